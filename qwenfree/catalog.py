@@ -1,0 +1,147 @@
+"""The model catalog: upstream models cached with a TTL, name resolution and suffix variants.
+
+Names resolve case-insensitively against ids and display names. Suffixes select modes:
+``-thinking``, ``-search``, ``-thinking-search`` and ``-fast`` (thinking off). An unknown name is
+a ModelNotFound listing valid ids, never a silent substitute -- except while the upstream list
+cannot be fetched, when the name is passed through for the upstream to judge.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from qwenfree import errors
+
+SUFFIXES: tuple[tuple[str, bool | None, bool], ...] = (
+    # suffix, thinking, search
+    ("-thinking-search", True, True),
+    ("-search-thinking", True, True),
+    ("-thinking", True, False),
+    ("-search", None, True),
+    ("-fast", False, False),
+)
+FALLBACK_TTL = 30.0  # retry the upstream list soon after a failure
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    name: str
+    thinking: bool = False
+    thinking_required: bool = False
+    search: bool = False
+    vision: bool = False
+    context_length: int = 131072
+    max_output: int = 8192
+    created: int = 0
+    known: bool = True  # False: passed through unchecked while the upstream list is unreachable
+
+    def variants(self) -> list[str]:
+        """Ids this model is listed under: itself plus the suffixes it supports."""
+        out = [self.id]
+        if self.thinking and not self.thinking_required:
+            out.append(self.id + "-thinking")
+        if self.search:
+            out.append(self.id + "-search")
+            if self.thinking:
+                out.append(self.id + "-thinking-search")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    model: ModelInfo
+    thinking: bool | None  # what the suffix asked for
+    search: bool
+
+
+FALLBACK = (
+    ModelInfo("qwen3-max", "Qwen3-Max", thinking=True, search=True),
+    ModelInfo("qwen3.7-plus", "Qwen3.7-Plus", thinking=True, search=True, vision=True),
+    ModelInfo("qwen3-coder-plus", "Qwen3-Coder", search=True),
+)
+
+
+def model_from_upstream(raw: Mapping[str, Any]) -> ModelInfo:
+    """Read one entry of ``GET /api/models``."""
+    info = raw.get("info") or {}
+    meta = info.get("meta") or {}
+    caps = meta.get("capabilities") or {}
+    abilities = meta.get("abilities") or {}
+    chat_types = meta.get("chat_type") or []
+    thinking = bool(caps.get("thinking") or abilities.get("thinking"))
+    skip = meta.get("think_skip")
+    return ModelInfo(
+        id=str(raw.get("id")),
+        name=str(raw.get("name") or info.get("name") or raw.get("id")),
+        thinking=thinking,
+        thinking_required=thinking and isinstance(skip, Mapping) and skip.get("enable") is False,
+        search="search" in chat_types,
+        vision=bool(caps.get("vision") or abilities.get("vision")),
+        context_length=int(meta.get("max_context_length") or 131072),
+        max_output=int(meta.get("max_generation_length") or 8192),
+        created=int(info.get("created_at") or 0),
+    )
+
+
+class ModelCatalog:
+    """Fetches the upstream list at most once per TTL; thread/greenlet safe."""
+
+    def __init__(
+        self,
+        fetch: Callable[[str | None], Iterable[Mapping[str, Any]]],
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._models: tuple[ModelInfo, ...] = ()
+        self._authoritative = False
+        self._expires = float("-inf")
+
+    def models(self, token: str | None = None) -> tuple[tuple[ModelInfo, ...], bool]:
+        """Return (models, authoritative); authoritative is False on the static fallback."""
+        with self._lock:
+            if self._clock() < self._expires:
+                return self._models, self._authoritative
+        try:
+            models = tuple(model_from_upstream(m) for m in self._fetch(token) if m.get("id"))
+        except errors.QwenfreeError:
+            models = ()
+        ok = bool(models)
+        with self._lock:
+            self._models, self._authoritative = (models, True) if ok else (FALLBACK, False)
+            self._expires = self._clock() + (self._ttl if ok else FALLBACK_TTL)
+            return self._models, self._authoritative
+
+    def resolve(self, name: str, token: str | None = None) -> Resolved:
+        """Find the model (and mode) a requested name means."""
+        models, authoritative = self.models(token)
+        wanted = name.strip().lower()
+        found = _lookup(models, wanted)
+        if found:
+            return Resolved(found, None, False)
+        for suffix, thinking, search in SUFFIXES:
+            if wanted.endswith(suffix) and (base := _lookup(models, wanted[: -len(suffix)])):
+                if (thinking and not base.thinking) or (search and not base.search):
+                    break
+                return Resolved(base, thinking, search)
+        if not authoritative:
+            return Resolved(ModelInfo(name.strip(), name.strip(), known=False), None, False)
+        valid = ", ".join(v for m in models for v in m.variants())
+        raise errors.ModelNotFound(
+            f"The model '{name}' does not exist. Valid models: {valid}", param="model"
+        )
+
+
+def _lookup(models: Iterable[ModelInfo], wanted: str) -> ModelInfo | None:
+    for m in models:
+        if wanted in (m.id.lower(), m.name.lower()):
+            return m
+    return None

@@ -1,0 +1,255 @@
+"""OpenAI chat completions <-> the neutral model. Pure functions, no Flask."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from qwenfree import errors
+from qwenfree.accumulate import Completion
+from qwenfree.conversation import (
+    Conversation,
+    GenerationParams,
+    ImagePart,
+    Message,
+    Part,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    ToolSpec,
+)
+from qwenfree.events import (
+    Citations,
+    ImageOutput,
+    MessageStart,
+    MessageStop,
+    ReasoningDelta,
+    Source,
+    StopReason,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+from qwenfree.sse import SSEMessage
+
+FINISH_REASONS = {
+    StopReason.END_TURN: "stop",
+    StopReason.MAX_TOKENS: "length",
+    StopReason.TOOL_USE: "tool_calls",
+    StopReason.STOP_SEQUENCE: "stop",
+    StopReason.CONTENT_FILTER: "content_filter",
+}
+# neutral error kind -> (OpenAI error type, code)
+ERROR_TYPES = {
+    "invalid_request": ("invalid_request_error", None),
+    "unauthorized": ("invalid_request_error", "invalid_api_key"),
+    "model_not_found": ("invalid_request_error", "model_not_found"),
+    "not_found": ("invalid_request_error", "not_found"),
+    "method_not_allowed": ("invalid_request_error", "method_not_allowed"),
+    "payload_too_large": ("invalid_request_error", "request_too_large"),
+    "rate_limited": ("rate_limit_error", "rate_limit_exceeded"),
+    "no_token": ("rate_limit_error", "rate_limit_exceeded"),
+    "token_rejected": ("server_error", "upstream_token_rejected"),
+    "upstream_rejected": ("invalid_request_error", "upstream_rejected"),
+    "content_filter": ("invalid_request_error", "content_filter"),
+    "chat_not_found": ("invalid_request_error", "conversation_not_found"),
+    "upstream_timeout": ("server_error", "timeout"),
+    "upstream_challenged": ("server_error", "upstream_challenged"),
+    "upstream_empty": ("server_error", "upstream_empty"),
+}
+EFFORT_THINKS = {"none": False, "minimal": False, "low": False, "medium": True, "high": True, "xhigh": True}
+
+
+def to_conversation(payload: Mapping[str, Any]) -> tuple[Conversation, GenerationParams]:
+    """Translate a validated chat-completions body."""
+    system: list[str] = []
+    messages: list[Message] = []
+    for raw in payload["messages"]:
+        role = raw["role"]
+        if role in ("system", "developer"):
+            system.append(_text_of(raw.get("content")))
+        elif role in ("tool", "function"):
+            result = ToolResultPart(
+                raw.get("tool_call_id") or raw.get("name") or "",
+                _text_of(raw.get("content")),
+                name=raw.get("name") or "",
+            )
+            messages.append(Message("tool", (result,)))
+        else:
+            parts = _parts(raw.get("content"))
+            for call in raw.get("tool_calls") or ():
+                fn = call["function"]
+                arguments = fn.get("arguments")
+                arguments = arguments if isinstance(arguments, str) else json.dumps(arguments)
+                parts.append(ToolCallPart(call.get("id") or "", fn["name"], arguments or "{}"))
+            messages.append(Message(role, tuple(parts)))
+    if not any(m.role in ("user", "tool") for m in messages):
+        raise errors.InvalidRequest("messages must contain at least one user message", param="messages")
+    conversation = Conversation(
+        system="\n\n".join(s for s in system if s) or None,
+        messages=tuple(messages),
+        tools=tuple(_tool(t["function"]) for t in payload.get("tools") or ()),
+    )
+    return conversation, _params(payload)
+
+
+def _params(payload: Mapping[str, Any]) -> GenerationParams:
+    thinking = payload.get("enable_thinking")
+    if thinking is None and payload.get("reasoning_effort"):
+        thinking = EFFORT_THINKS[payload["reasoning_effort"]]
+    stop = payload.get("stop")
+    stream_options = payload.get("stream_options") or {}
+    choice = payload.get("tool_choice")
+    if isinstance(choice, Mapping):
+        choice = ((choice.get("function") or {}).get("name")) or "required"
+    return GenerationParams(
+        model=payload["model"],
+        stream=bool(payload.get("stream")),
+        max_tokens=payload.get("max_completion_tokens") or payload.get("max_tokens"),
+        temperature=payload.get("temperature"),
+        top_p=payload.get("top_p"),
+        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+        tool_choice=choice,
+        thinking=thinking,
+        thinking_budget=payload.get("thinking_budget"),
+        search=payload.get("web_search_options") is not None,
+        continuation=payload.get("conversation_id"),
+        extra={"include_usage": bool(stream_options.get("include_usage"))},
+    )
+
+
+def _parts(content: Any) -> list[Part]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [TextPart(content)]
+    parts: list[Part] = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str):
+            parts.append(TextPart(part["text"]))
+        elif kind == "image_url":
+            url = part.get("image_url")
+            url = url.get("url") if isinstance(url, Mapping) else url
+            if not isinstance(url, str) or not url:
+                raise errors.InvalidRequest("image_url parts need a 'url'", param="messages")
+            if url.startswith("data:"):
+                head, _, data = url.partition(",")
+                parts.append(ImagePart(head[5:].split(";")[0], data=data))
+            else:
+                parts.append(ImagePart(url=url))
+    return parts
+
+
+def _text_of(content: Any) -> str:
+    return "".join(p.text for p in _parts(content) if isinstance(p, TextPart))
+
+
+def _tool(fn: Mapping[str, Any]) -> ToolSpec:
+    return ToolSpec(fn["name"], str(fn.get("description") or ""), fn.get("parameters") or {})
+
+
+def encode_events(events: Iterable[object], params: GenerationParams) -> Iterator[SSEMessage]:
+    """Translate neutral events into chat.completion.chunk messages, ending with [DONE]."""
+    chunk_id, created = "chatcmpl-", int(time.time())
+    usage: Usage | None = None
+    wrote_text = False
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> SSEMessage:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return SSEMessage(data=_envelope(chunk_id, created, params.model, [choice]))
+
+    for ev in events:
+        if isinstance(ev, MessageStart):
+            chunk_id = "chatcmpl-" + ev.id
+            yield chunk({"role": "assistant", "content": ""})
+        elif isinstance(ev, TextDelta):
+            wrote_text = True
+            yield chunk({"content": ev.text})
+        elif isinstance(ev, ReasoningDelta):
+            yield chunk({"reasoning_content": ev.text})
+        elif isinstance(ev, ImageOutput):
+            yield chunk({"content": ("\n\n" if wrote_text else "") + _markdown_image(ev)})
+            wrote_text = True
+        elif isinstance(ev, Citations):
+            yield chunk({"annotations": _annotations(ev.sources)})
+        elif isinstance(ev, ToolCallStart):
+            call = {"index": ev.index, "id": ev.id, "type": "function",
+                    "function": {"name": ev.name, "arguments": ""}}
+            yield chunk({"tool_calls": [call]})
+        elif isinstance(ev, ToolCallDelta):
+            yield chunk({"tool_calls": [{"index": ev.index, "function": {"arguments": ev.arguments}}]})
+        elif isinstance(ev, Usage):
+            usage = ev
+        elif isinstance(ev, MessageStop):
+            yield chunk({}, FINISH_REASONS[ev.stop_reason])
+            if params.extra.get("include_usage") and usage is not None:
+                data = _envelope(chunk_id, created, params.model, [])
+                data["usage"] = _usage(usage)
+                yield SSEMessage(data=data)
+            yield SSEMessage(data="[DONE]")
+
+
+def encode_completion(done: Completion, params: GenerationParams) -> dict[str, Any]:
+    """The chat.completion object for a folded answer."""
+    text = done.text
+    for image in done.images:
+        text += ("\n\n" if text else "") + _markdown_image(image)
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if done.reasoning:
+        message["reasoning_content"] = done.reasoning
+    if done.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in done.tool_calls
+        ]
+    if done.sources:
+        message["annotations"] = _annotations(done.sources)
+    choice = {"index": 0, "message": message, "logprobs": None,
+              "finish_reason": FINISH_REASONS[done.stop_reason]}
+    body = _envelope("chatcmpl-" + done.id, int(time.time()), params.model, [choice])
+    body["object"] = "chat.completion"
+    if done.usage is not None:
+        body["usage"] = _usage(done.usage)
+    return body
+
+
+def encode_error(err: errors.QwenfreeError) -> tuple[int, dict[str, Any]]:
+    """Status and body for an error raised before the response started."""
+    kind_type, code = ERROR_TYPES.get(err.kind, ("server_error", "upstream_error"))
+    return err.status, {"error": {"message": err.message, "type": kind_type, "param": err.param,
+                                  "code": code}}
+
+
+def encode_stream_error(err: errors.QwenfreeError) -> SSEMessage:
+    """The in-band error event for a stream that already started (no [DONE] follows)."""
+    return SSEMessage(data=encode_error(err)[1])
+
+
+def _envelope(cid: str, created: int, model: str, choices: list[Any]) -> dict[str, Any]:
+    return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+            "system_fingerprint": None, "choices": choices}
+
+
+def _usage(u: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    }
+
+
+def _markdown_image(image: ImageOutput) -> str:
+    return f"![image]({image.url})"
+
+
+def _annotations(sources: Iterable[Source]) -> list[dict[str, Any]]:
+    return [
+        {"type": "url_citation", "url_citation": {"url": s.url, "title": s.title,
+                                                  "start_index": 0, "end_index": 0}}
+        for s in sources
+    ]

@@ -1,0 +1,68 @@
+"""Small operational routes: liveness, readiness, ping, the token check and the index."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from qwenfree import errors, web
+from qwenfree.sse import dumps
+
+bp = Blueprint("health", __name__)
+
+INDEX = {
+    "service": "qwenfree",
+    "endpoints": [
+        "POST /v1/chat/completions",
+        "GET /v1/models",
+        "GET /v1/models/{id}",
+        "POST /token/check",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /ping",
+    ],
+}
+
+
+@bp.route("/", methods=["GET", "HEAD"])
+def index() -> Response:
+    return web.json_response(INDEX)
+
+
+@bp.get("/ping")
+def ping() -> Response:
+    return Response("pong", mimetype="text/plain")
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process is alive; no upstream call (used by the container health check)."""
+    return web.json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Configuration loaded; callers bring their own tokens, so nothing else can be missing."""
+    st = web.state()
+    return web.json_response(
+        {"status": "ready", "upstream": st.settings.upstream_url, "tokens": "from callers",
+         "chats_pending_cleanup": st.janitor.pending()}
+    )
+
+
+@bp.post("/token/check")
+def token_check() -> Response:
+    """Answer ``{"live": bool}``: does chat.qwen.ai accept this token?"""
+    body = web.json_body()
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token.strip():
+        raise errors.InvalidRequest("Send {\"token\": \"<chat.qwen.ai token>\"}", param="token")
+    client = web.state().service.client
+    try:
+        me = client.json("GET", "/api/v1/auths/", token.strip())
+    except errors.UpstreamTokenRejected:
+        return web.json_response({"live": False})
+    live = isinstance(me, dict) and me.get("role") in ("user", "admin")
+    return Response(dumps({"live": live}), mimetype="application/json")
+
+
+

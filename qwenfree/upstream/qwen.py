@@ -1,0 +1,266 @@
+"""chat.qwen.ai protocol: request bodies out, neutral events and typed errors in.
+
+Maps meaning only; moving bytes is ``client.py``'s job. See upstream-chat-qwen-ai.md §7-§11.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from qwenfree import errors
+from qwenfree.events import Citations, Event, ImageOutput, ReasoningDelta, Source, TextDelta, Usage
+
+RATE_LIMIT_CODES = {
+    "RateLimited",
+    "ParallelLimited",
+    "Too_Many_Requests",
+    "quotaLimited",
+    "ExceedLimit",
+    "quota_exhausted",
+}
+GONE_CODES = {"Not_Found", "CHAT_NOT_FOUND", "PARENT_NOT_FOUND"}
+FILTER_CODES = {"data_inspection_failed"}
+
+# Substrings that identify an anti-bot page (HTML or JSON). One table, one test per row.
+CHALLENGE_MARKERS = (
+    "aliyun_waf",
+    "_____tmd_____",
+    "x5secdata",
+    "FAIL_SYS_USER_VALIDATE",
+    "RGV587_ERROR",
+    "punish",
+    "captcha",
+    "baxia",
+    "nc_1_n1z",
+    "AWSC",
+    "安全验证",
+    "请完成验证",
+    "被挤爆",
+)
+
+
+def new_chat_body(model: str, chat_type: str, now: float) -> dict[str, Any]:
+    """Body of ``POST /api/v2/chats/new`` in the current web client's shape."""
+    return {
+        "title": "New Chat",
+        "chatId": "",
+        "project_id": "",
+        "models": [model],
+        "chat_mode": "normal",
+        "chat_type": chat_type,
+        "timestamp": int(now * 1000),
+    }
+
+
+def completion_body(
+    content: str | list[dict[str, Any]],
+    *,
+    model: str,
+    chat_id: str,
+    parent_id: str | None,
+    chat_type: str,
+    thinking: bool,
+    thinking_budget: int | None,
+    now: float,
+) -> dict[str, Any]:
+    """Body of ``POST /api/v2/chat/completions``: always exactly one user message."""
+    feature = {
+        "thinking_enabled": thinking,
+        "output_schema": "phase",  # without it frames carry no phase and answers look empty
+        "research_mode": "normal",
+        "auto_thinking": False,
+        "thinking_mode": "Thinking" if thinking else "Disabled",
+        "thinking_format": "summary",
+        "auto_search": chat_type == "search",
+    }
+    if thinking and thinking_budget:
+        feature["thinking_budget"] = thinking_budget
+    message = {
+        "fid": str(uuid.uuid4()),
+        "parentId": parent_id,
+        "parent_id": parent_id,
+        "childrenIds": [str(uuid.uuid4())],
+        "role": "user",
+        "content": content,
+        "user_action": "chat",
+        "files": [],
+        "timestamp": int(now),
+        "models": [model],
+        "chat_type": chat_type,
+        "feature_config": feature,
+        "extra": {"meta": {"subChatType": chat_type}},
+        "sub_chat_type": chat_type,
+    }
+    return {
+        "stream": True,
+        "version": "2.1",
+        "incremental_output": True,
+        "chat_id": chat_id,
+        "chatId": chat_id,
+        "chat_mode": "normal",
+        "model": model,
+        "parent_id": parent_id,
+        "parentId": parent_id,
+        "messages": [message],
+        "timestamp": int(now),
+    }
+
+
+def business_error(body: Mapping[str, Any]) -> errors.QwenfreeError | None:
+    """Return the error a JSON body or frame stands for, or None when it is not one."""
+    if body.get("ret") and any(m in str(body["ret"]) for m in CHALLENGE_MARKERS):
+        return errors.UpstreamChallenged("chat.qwen.ai answered with an anti-bot challenge")
+    if isinstance(body.get("error"), Mapping):
+        err = body["error"]
+        return coded_error(str(err.get("code", "")), str(err.get("details") or err.get("message") or ""))
+    if body.get("success") is False:
+        data = body.get("data") if isinstance(body.get("data"), Mapping) else {}
+        return coded_error(str(data.get("code", "")), str(data.get("details", "")), data.get("num"))
+    return None
+
+
+def coded_error(code: str, details: str, num: Any = None) -> errors.QwenfreeError:
+    """Map an upstream error code (and its details) to our error class."""
+    said = f"chat.qwen.ai: {code or 'error'}" + (f": {details}" if details else "")
+    lowered = details.lower()
+    if code in RATE_LIMIT_CODES or "quota" in lowered or "upper limit" in lowered:
+        hours = num if isinstance(num, int | float) and num > 0 else None
+        return errors.UpstreamRateLimited(said, retry_after=hours * 3600 if hours else None)
+    if code in FILTER_CODES:
+        return errors.ContentFiltered(said)
+    if code in GONE_CODES:
+        return errors.ChatNotFound(said)
+    if code == "Bad_Request" and "internal error" not in lowered:
+        return errors.UpstreamRejected(said)
+    return errors.UpstreamUnavailable(said)
+
+
+def page_error(text: str) -> errors.QwenfreeError:
+    """Classify a non-SSE, non-JSON body (an HTML page)."""
+    if any(m in text for m in CHALLENGE_MARKERS):
+        return errors.UpstreamChallenged("chat.qwen.ai answered with an anti-bot challenge page")
+    return errors.UpstreamUnavailable("chat.qwen.ai answered with an unexpected page")
+
+
+class FrameParser:
+    """Turns the ``data:`` payloads of one completion stream into neutral events.
+
+    Keeps the state the protocol needs: the candidate we locked onto (the upstream sometimes
+    streams two interleaved candidates), how much of the cumulative thinking summary was already
+    emitted, and the last usage figures.
+    """
+
+    def __init__(self) -> None:
+        self.response_id: str | None = None
+        self.created_id: str | None = None
+        self.usage: Usage | None = None
+        self.answered = False  # saw answer text or an image
+        self._thought_items = 0  # complete summary items already emitted
+        self._thought_tail = 0  # characters emitted of the item in progress
+
+    def parse(self, payload: str) -> list[Event]:
+        """Events for one SSE data payload; raise on an in-band error."""
+        payload = payload.strip()
+        if not payload or payload in ("[DONE]", "[heartbeat]"):
+            return []
+        try:
+            frame = json.loads(payload)
+        except json.JSONDecodeError:
+            # Some servers put one JSON object per line without blank separators.
+            if "\n" not in payload:
+                raise errors.UpstreamProtocolError("chat.qwen.ai sent an unreadable frame") from None
+            return [e for line in payload.split("\n") for e in self.parse(line)]
+        if not isinstance(frame, dict):
+            return []
+        if (err := business_error(frame)) is not None:
+            raise err
+        if "response.created" in frame:
+            created = frame["response.created"] or {}
+            self.created_id = self.created_id or created.get("response_id")
+            return []
+        return self._choices(frame)
+
+    def _choices(self, frame: dict[str, Any]) -> list[Event]:
+        rid = frame.get("response_id")
+        if rid:
+            if self.response_id is None:
+                self.response_id = rid
+            elif rid != self.response_id:
+                return []  # the other candidate
+        if isinstance(frame.get("usage"), dict):
+            self.usage = _usage(frame["usage"])
+        out: list[Event] = []
+        for choice in frame.get("choices") or ():
+            delta = (choice or {}).get("delta") or {}
+            out.extend(self._delta(delta))
+        return out
+
+    def _delta(self, delta: dict[str, Any]) -> list[Event]:
+        phase = delta.get("phase")
+        content = delta.get("content") or ""
+        extra = delta.get("extra") or {}
+        if phase == "answer" or (phase is None and delta.get("role") == "assistant"):
+            if content:
+                self.answered = True
+                return [TextDelta(content)]
+            return []
+        if phase == "think":
+            return [ReasoningDelta(content)] if content else []
+        if phase == "thinking_summary":
+            thought = ((extra.get("summary_thought") or {}).get("content")) or []
+            return self._summary(thought)
+        if phase == "image_gen" and content:
+            self.answered = True
+            width, height = _size(extra.get("output_image_hw"))
+            return [ImageOutput(content, width, height)]
+        if extra.get("web_search_info"):
+            sources = tuple(
+                Source(str(s.get("url", "")), str(s.get("title", "")), str(s.get("snippet", "")))
+                for s in extra["web_search_info"]
+                if isinstance(s, dict) and s.get("url")
+            )
+            return [Citations(sources)] if sources else []
+        return []
+
+    def _summary(self, items: list[Any]) -> list[Event]:
+        """Emit only what is new in a cumulative list of thought paragraphs."""
+        pieces: list[str] = []
+        for index in range(self._thought_items, len(items)):
+            text = str(items[index] or "")
+            if index == self._thought_items:
+                new = text[self._thought_tail :]
+            else:
+                new = "\n\n" + text
+            pieces.append(new)
+        if items and len(items) > self._thought_items:
+            last = len(items) - 1
+            self._thought_items, self._thought_tail = last, len(str(items[last] or ""))
+        text = "".join(pieces)
+        return [ReasoningDelta(text)] if text else []
+
+
+def _usage(raw: dict[str, Any]) -> Usage:
+    details = raw.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=int(raw.get("input_tokens") or 0),
+        output_tokens=int(raw.get("output_tokens") or 0),
+        reasoning_tokens=int(details.get("reasoning_tokens") or 0),
+    )
+
+
+def _size(hw: Any) -> tuple[int | None, int | None]:
+    """Read ``output_image_hw`` leniently: ``[h, w]``, ``[[h, w]]`` or ``"HxW"``."""
+    try:
+        if isinstance(hw, str):
+            h, w = (int(x) for x in hw.lower().split("x"))
+            return w, h
+        if isinstance(hw, list) and hw and isinstance(hw[0], list):
+            hw = hw[0]
+        if isinstance(hw, list) and len(hw) == 2:
+            return int(hw[1]), int(hw[0])
+    except (TypeError, ValueError):
+        pass
+    return None, None

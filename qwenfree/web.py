@@ -1,0 +1,202 @@
+"""Flask glue shared by the dialect blueprints: request parsing, JSON and SSE responses, error
+handlers, request ids and the per-request log line."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from qwenfree import dialects, errors
+from qwenfree.chats import ChatJanitor
+from qwenfree.conversation import GenerationParams
+from qwenfree.service import ChatService
+from qwenfree.settings import Settings
+from qwenfree.sse import dumps, encode
+
+log = logging.getLogger("qwenfree.access")
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+HTTP_ERRORS: dict[int, type[errors.QwenfreeError]] = {
+    404: errors.NotFound,
+    405: errors.MethodNotAllowed,
+    413: errors.PayloadTooLarge,
+}
+
+
+@dataclass
+class State:
+    """Everything the app holds; stored in ``app.extensions["qwenfree"]``."""
+
+    settings: Settings
+    service: ChatService
+    janitor: ChatJanitor
+
+    def close(self) -> None:
+        self.janitor.close()
+        self.service.client.close()
+
+
+def state() -> State:
+    return current_app.extensions["qwenfree"]  # type: ignore[no-any-return]
+
+
+def json_body() -> Any:
+    """The request body as JSON, or a clear 400."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise errors.InvalidRequest("The request body must be a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+
+
+def load_or_raise(schema: Schema, data: Any) -> dict[str, Any]:
+    """Validate with marshmallow; turn its errors into InvalidRequest naming the fields."""
+    if not isinstance(data, Mapping):
+        raise errors.InvalidRequest("The request body must be a JSON object")
+    try:
+        return schema.load(data)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        fields = exc.normalized_messages()
+        first = next(iter(fields), None) if isinstance(fields, dict) else None
+        raise errors.InvalidRequest(f"Invalid request: {dumps(fields)}", param=first) from None
+
+
+def bearer_tokens() -> list[str]:
+    """Upstream tokens the caller sent: ``Authorization: Bearer T1,T2,...``."""
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() != "bearer":
+        return []
+    return [t.strip() for t in value.split(",") if t.strip()]
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(dumps(body), status=status, headers=headers, mimetype="application/json")
+
+
+def stream_response(events: Iterator[object], dialect: ModuleType, params: GenerationParams) -> Response:
+    """Pull the first event now (so failures still get a real status), then stream the rest."""
+    events = iter(events)
+    try:
+        first = next(events)
+    except BaseException:
+        _close(events)
+        raise
+    g.streaming = True
+    fields = _log_fields(status=200, stream=True)
+
+    def generate() -> Iterator[bytes]:
+        outcome = "ok"
+        try:
+            for message in dialect.encode_events(itertools.chain([first], events), params):
+                yield encode(message)
+        except errors.QwenfreeError as err:
+            outcome = err.kind
+            yield encode(dialect.encode_stream_error(err))
+        except GeneratorExit:
+            outcome = "client_disconnected"
+            raise
+        except Exception:
+            outcome = "internal"
+            log.exception("stream failed")
+            yield encode(dialect.encode_stream_error(errors.QwenfreeError("Internal error")))
+        finally:
+            _close(events)
+            _log(fields, outcome)
+
+    return Response(generate(), mimetype="text/event-stream", headers=SSE_HEADERS)
+
+
+def _close(events: object) -> None:
+    close = getattr(events, "close", None)
+    if close is not None:
+        close()
+
+
+def _dialect_for(path: str, blueprint: str | None) -> ModuleType:
+    table = dialects.registry()
+    if blueprint in table:
+        return table[blueprint]
+    for prefix, name in dialects.PREFIXES:
+        if path.startswith(prefix):
+            return table[name]
+    return table["openai"]
+
+
+def error_response(err: errors.QwenfreeError) -> Response:
+    """Render an error in the dialect of the route (or URL prefix) that failed."""
+    dialect = _dialect_for(request.path, request.blueprint)
+    status, body = dialect.encode_error(err)
+    headers = {}
+    if err.retry_after:
+        headers["Retry-After"] = str(max(1, round(err.retry_after)))
+    if isinstance(err, errors.ClientError) and status != 429:
+        headers["x-should-retry"] = "false"
+    g.error_kind = err.kind
+    return json_response(body, status, headers)
+
+
+def install(app: Flask) -> None:
+    """Register the error handlers, request ids and access logging."""
+
+    @app.errorhandler(errors.QwenfreeError)
+    def _ours(err: errors.QwenfreeError) -> Response:
+        return error_response(err)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        cls = HTTP_ERRORS.get(exc.code or 500, errors.InvalidRequest)
+        message = {404: f"No route for {request.method} {request.path}",
+                   405: f"{request.method} is not allowed on {request.path}",
+                   413: "The request body is too large"}.get(exc.code or 0, exc.description or "")
+        return error_response(cls(message))
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(errors.QwenfreeError("Internal error"))
+
+    @app.before_request
+    def _start() -> None:
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        g.started = time.monotonic()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["x-request-id"] = g.get("request_id", "")
+        response.headers["request-id"] = g.get("request_id", "")
+        if not g.get("streaming"):
+            fields = _log_fields(status=response.status_code, stream=False)
+            _log(fields, g.get("error_kind", "ok"))
+        return response
+
+
+def _log_fields(*, status: int, stream: bool) -> dict[str, Any]:
+    """What the access line says; captured while the request context exists."""
+    return {
+        "request_id": g.get("request_id"),
+        "method": request.method,
+        "path": request.path,
+        "dialect": request.blueprint,
+        "status": status,
+        "stream": stream,
+        "started": g.get("started", time.monotonic()),
+    }
+
+
+def _log(fields: dict[str, Any], outcome: str) -> None:
+    started = fields.pop("started")
+    fields.update(outcome=outcome, duration_ms=round((time.monotonic() - started) * 1000, 1))
+    log.info("request", extra={"fields": fields})

@@ -1,0 +1,88 @@
+"""Shared fixtures: the fake upstream on loopback and the gateway served over real HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+from werkzeug.serving import make_server
+
+from qwenfree import create_app
+from qwenfree.settings import Settings
+from tests.fake_upstream import FakeUpstream
+
+TOKEN = "test-token-0001"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake(fake_server: FakeUpstream) -> Iterator[FakeUpstream]:
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+@pytest.fixture
+def settings(fake: FakeUpstream) -> Settings:
+    return Settings(upstream_url=fake.url, connect_timeout=2.0, read_timeout=2.0, chat_ttl=-1)
+
+
+@dataclasses.dataclass
+class Gateway:
+    url: str
+    app: Any
+
+    @property
+    def state(self) -> Any:
+        return self.app.extensions["qwenfree"]
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[..., Gateway]]:
+    """Start the app on a real loopback HTTP server; ``start_gateway(settings)``."""
+    running: list[tuple[Any, Gateway]] = []
+
+    def start(settings: Settings) -> Gateway:
+        app = create_app(settings)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        gateway = Gateway(f"http://127.0.0.1:{server.server_port}", app)
+        running.append((server, gateway))
+        return gateway
+
+    yield start
+    for server, gateway in running:
+        server.shutdown()
+        server.server_close()
+        gateway.state.close()
+
+
+@pytest.fixture
+def gateway(start_gateway: Callable[..., Gateway], settings: Settings) -> Gateway:
+    return start_gateway(settings)
+
+
+@pytest.fixture
+def client(gateway: Gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=TOKEN, max_retries=0, timeout=15)
+
+
+def user(text: str = "hi") -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
