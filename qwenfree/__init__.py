@@ -23,8 +23,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_mb * 1024 * 1024
 
     client = UpstreamClient(settings)
-    catalog = ModelCatalog(lambda token: client.json("GET", "/api/models", token).get("data") or [],
-                           settings.models_ttl)
+    catalog = ModelCatalog(
+        lambda token: client.json("GET", "/api/models", token).get("data") or [],
+        settings.models_ttl,
+        aliases=settings.model_aliases,
+        default_model=settings.default_model,
+    )
     janitor = ChatJanitor(
         lambda chat_id, token: client.json("DELETE", f"/api/v2/chats/{chat_id}", token),
         settings.chat_ttl,
@@ -33,9 +37,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["qwenfree"] = web.State(settings, service, janitor)
 
     from qwenfree import health
-    from qwenfree.dialects import openai
+    from qwenfree.dialects import anthropic, gemini, openai
 
     app.register_blueprint(health.bp)
     app.register_blueprint(openai.bp)
+    app.register_blueprint(anthropic.bp)
+    app.register_blueprint(gemini.bp)
     web.install(app)
     return app

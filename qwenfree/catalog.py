@@ -8,6 +8,7 @@ cannot be fetched, when the name is passed through for the upstream to judge.
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -96,7 +97,10 @@ class ModelCatalog:
         fetch: Callable[[str | None], Iterable[Mapping[str, Any]]],
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
+        aliases: str = "",
+        default_model: str = "",
     ) -> None:
+        self._aliases = parse_aliases(aliases, default_model)
         self._fetch = fetch
         self._ttl = ttl
         self._clock = clock
@@ -121,23 +125,47 @@ class ModelCatalog:
             return self._models, self._authoritative
 
     def resolve(self, name: str, token: str | None = None) -> Resolved:
-        """Find the model (and mode) a requested name means."""
+        """Find the model (and mode) a requested name means, following aliases once."""
         models, authoritative = self.models(token)
-        wanted = name.strip().lower()
-        found = _lookup(models, wanted)
-        if found:
-            return Resolved(found, None, False)
-        for suffix, thinking, search in SUFFIXES:
-            if wanted.endswith(suffix) and (base := _lookup(models, wanted[: -len(suffix)])):
-                if (thinking and not base.thinking) or (search and not base.search):
-                    break
-                return Resolved(base, thinking, search)
+        found = _match(models, name)
+        for pattern, target in self._aliases:
+            if found is None and fnmatch.fnmatchcase(name.strip().lower(), pattern):
+                found = _match(models, target)
+        if found is not None:
+            return found
         if not authoritative:
             return Resolved(ModelInfo(name.strip(), name.strip(), known=False), None, False)
         valid = ", ".join(v for m in models for v in m.variants())
         raise errors.ModelNotFound(
             f"The model '{name}' does not exist. Valid models: {valid}", param="model"
         )
+
+
+def _match(models: tuple[ModelInfo, ...], name: str) -> Resolved | None:
+    """Match an id or display name, with or without a mode suffix."""
+    wanted = name.strip().lower()
+    if found := _lookup(models, wanted):
+        return Resolved(found, None, False)
+    for suffix, thinking, search in SUFFIXES:
+        if wanted.endswith(suffix) and (base := _lookup(models, wanted[: -len(suffix)])):
+            if (thinking and not base.thinking) or (search and not base.search):
+                return None
+            return Resolved(base, thinking, search)
+    return None
+
+
+def parse_aliases(text: str, default_model: str) -> tuple[tuple[str, str], ...]:
+    """Read ``glob=model,glob=model``; raise ValueError on a malformed pair."""
+    pairs = []
+    for item in text.replace("\n", ",").split(","):
+        if not item.strip():
+            continue
+        pattern, sep, target = item.partition("=")
+        if not sep or not pattern.strip() or not target.strip():
+            raise ValueError(f"model alias {item.strip()!r} is not 'glob=model'")
+        target = target.strip()
+        pairs.append((pattern.strip().lower(), default_model if target == "default" else target))
+    return tuple(pairs)
 
 
 def _lookup(models: Iterable[ModelInfo], wanted: str) -> ModelInfo | None:

@@ -60,7 +60,9 @@ class ChatJanitor:
             if gone:
                 del self._chats[chat_id]
         if gone:
-            threading.Thread(target=self._delete_quietly, args=(chat_id, chat.token), daemon=True).start()
+            threading.Thread(
+                target=self._delete_quietly, args=(chat_id, chat.token), daemon=True
+            ).start()
 
     def pending(self) -> int:
         with self._lock:

@@ -6,10 +6,10 @@ Pure values, no behaviour. Errors are never events: the iterator raises them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class StopReason(str, Enum):
+class StopReason(StrEnum):
     END_TURN = "end_turn"
     MAX_TOKENS = "max_tokens"
     TOOL_USE = "tool_use"
@@ -91,6 +91,11 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Nothing arrived for a while; a dialect may send its keep-alive (Gemini sends nothing)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MessageStop:
     """The answer ended normally."""
 
@@ -106,5 +111,6 @@ Event = (
     | Citations
     | ImageOutput
     | Usage
+    | Heartbeat
     | MessageStop
 )

@@ -44,8 +44,12 @@ def readyz() -> Response:
     """Configuration loaded; callers bring their own tokens, so nothing else can be missing."""
     st = web.state()
     return web.json_response(
-        {"status": "ready", "upstream": st.settings.upstream_url, "tokens": "from callers",
-         "chats_pending_cleanup": st.janitor.pending()}
+        {
+            "status": "ready",
+            "upstream": st.settings.upstream_url,
+            "tokens": "from callers",
+            "chats_pending_cleanup": st.janitor.pending(),
+        }
     )
 
 
@@ -55,7 +59,7 @@ def token_check() -> Response:
     body = web.json_body()
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token.strip():
-        raise errors.InvalidRequest("Send {\"token\": \"<chat.qwen.ai token>\"}", param="token")
+        raise errors.InvalidRequest('Send {"token": "<chat.qwen.ai token>"}', param="token")
     client = web.state().service.client
     try:
         me = client.json("GET", "/api/v1/auths/", token.strip())
@@ -63,6 +67,3 @@ def token_check() -> Response:
         return web.json_response({"live": False})
     live = isinstance(me, dict) and me.get("role") in ("user", "admin")
     return Response(dumps({"live": live}), mimetype="application/json")
-
-
-

@@ -115,8 +115,7 @@ class ChatService:
                 answer.close()
             self.health.recover(token)
             return
-        assert failure is not None
-        raise failure
+        raise failure or errors.NoTokenAvailable("No upstream token could be tried")
 
     def _answer(
         self, conversation: Conversation, plan: Plan, token: str, handle: Handle | None
@@ -129,7 +128,9 @@ class ChatService:
             yield from pending
             yield from events
             if not parser.answered:
-                raise errors.UpstreamEmpty("chat.qwen.ai ended the answer after thinking, with no reply")
+                raise errors.UpstreamEmpty(
+                    "chat.qwen.ai ended the answer after thinking, with no reply"
+                )
             if parser.usage is not None:
                 yield parser.usage
             yield MessageStop()
@@ -170,7 +171,9 @@ class ChatService:
         )
         upstream: UpstreamStream | None = None
         try:
-            upstream = self.client.stream(f"/api/v2/chat/completions?chat_id={chat_id}", token, body)
+            upstream = self.client.stream(
+                f"/api/v2/chat/completions?chat_id={chat_id}", token, body
+            )
             events = iter(upstream)
             first = next(events, None)
             if first is None:

@@ -16,6 +16,9 @@ class Settings:
     upstream_pool_size: int = 100  # concurrent upstream connections per worker
     chat_ttl: float = 600.0  # seconds idle before our upstream chats are deleted; 0 now, -1 never
     default_model: str = "qwen3-max"
+    # Names that clients hard-code, mapped to Qwen models: comma-separated ``glob=model`` pairs,
+    # first match wins; ``default`` means ``default_model``. Real model names always win.
+    model_aliases: str = "claude-*=default,gemini-*=default,auto=default"
     models_ttl: float = 600.0
     max_body_mb: int = 32
     heartbeat_interval: float = 15.0  # ping comments while the upstream is silent; 0 = off

@@ -17,7 +17,7 @@ from flask import Flask, Response, current_app, g, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from qwenfree import dialects, errors
+from qwenfree import dialects, errors, heartbeats
 from qwenfree.chats import ChatJanitor
 from qwenfree.conversation import GenerationParams
 from qwenfree.service import ChatService
@@ -82,11 +82,15 @@ def bearer_tokens() -> list[str]:
     return [t.strip() for t in value.split(",") if t.strip()]
 
 
-def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(dumps(body), status=status, headers=headers, mimetype="application/json")
 
 
-def stream_response(events: Iterator[object], dialect: ModuleType, params: GenerationParams) -> Response:
+def stream_response(
+    events: Iterator[object], dialect: ModuleType, params: GenerationParams
+) -> Response:
     """Pull the first event now (so failures still get a real status), then stream the rest."""
     events = iter(events)
     try:
@@ -96,11 +100,17 @@ def stream_response(events: Iterator[object], dialect: ModuleType, params: Gener
         raise
     g.streaming = True
     fields = _log_fields(status=200, stream=True)
+    interval = state().settings.heartbeat_interval
+    if interval > 0:
+        source = heartbeats.interleave(first, events, interval)
+        owner: object = source  # the pump thread owns ``events`` now; close only through it
+    else:
+        source, owner = itertools.chain([first], events), events
 
     def generate() -> Iterator[bytes]:
         outcome = "ok"
         try:
-            for message in dialect.encode_events(itertools.chain([first], events), params):
+            for message in dialect.encode_events(source, params):
                 yield encode(message)
         except errors.QwenfreeError as err:
             outcome = err.kind
@@ -113,7 +123,7 @@ def stream_response(events: Iterator[object], dialect: ModuleType, params: Gener
             log.exception("stream failed")
             yield encode(dialect.encode_stream_error(errors.QwenfreeError("Internal error")))
         finally:
-            _close(events)
+            _close(owner)
             _log(fields, outcome)
 
     return Response(generate(), mimetype="text/event-stream", headers=SSE_HEADERS)
@@ -125,19 +135,15 @@ def _close(events: object) -> None:
         close()
 
 
-def _dialect_for(path: str, blueprint: str | None) -> ModuleType:
-    table = dialects.registry()
-    if blueprint in table:
-        return table[blueprint]
-    for prefix, name in dialects.PREFIXES:
-        if path.startswith(prefix):
-            return table[name]
-    return table["openai"]
+def dialect_for_request() -> ModuleType:
+    """The translate module of the dialect the current request speaks."""
+    name = dialects.for_request(request.path, request.blueprint, request.headers)
+    return dialects.registry()[name]
 
 
 def error_response(err: errors.QwenfreeError) -> Response:
     """Render an error in the dialect of the route (or URL prefix) that failed."""
-    dialect = _dialect_for(request.path, request.blueprint)
+    dialect = dialect_for_request()
     status, body = dialect.encode_error(err)
     headers = {}
     if err.retry_after:
@@ -158,9 +164,11 @@ def install(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         cls = HTTP_ERRORS.get(exc.code or 500, errors.InvalidRequest)
-        message = {404: f"No route for {request.method} {request.path}",
-                   405: f"{request.method} is not allowed on {request.path}",
-                   413: "The request body is too large"}.get(exc.code or 0, exc.description or "")
+        message = {
+            404: f"No route for {request.method} {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: "The request body is too large",
+        }.get(exc.code or 0, exc.description or "")
         return error_response(cls(message))
 
     @app.errorhandler(Exception)

@@ -19,35 +19,72 @@ from tests.conftest import TOKEN, user
 BEFORE_FIRST_BYTE = [
     # (script, SDK exception, status)
     pytest.param(lambda: fu.rate_limited(4), openai.RateLimitError, 429, id="RateLimited-json-200"),
-    pytest.param(lambda: fu.http_error(429, headers={"Retry-After": "7"}), openai.RateLimitError, 429,
-                 id="http-429"),
-    pytest.param(lambda: fu.business_error("Bad_Request", "Internal error"),
-                 openai.InternalServerError, 502, id="Bad_Request-internal"),
-    pytest.param(lambda: fu.business_error("Bad_Request", "Invalid input too many messages"),
-                 openai.BadRequestError, 400, id="Bad_Request-validation"),
+    pytest.param(
+        lambda: fu.http_error(429, headers={"Retry-After": "7"}),
+        openai.RateLimitError,
+        429,
+        id="http-429",
+    ),
+    pytest.param(
+        lambda: fu.business_error("Bad_Request", "Internal error"),
+        openai.InternalServerError,
+        502,
+        id="Bad_Request-internal",
+    ),
+    pytest.param(
+        lambda: fu.business_error("Bad_Request", "Invalid input too many messages"),
+        openai.BadRequestError,
+        400,
+        id="Bad_Request-validation",
+    ),
     pytest.param(lambda: fu.waf_json(), openai.InternalServerError, 502, id="waf-json"),
     pytest.param(lambda: fu.waf_html(), openai.InternalServerError, 502, id="waf-html-200"),
     pytest.param(lambda: fu.waf_html(403), openai.InternalServerError, 502, id="waf-html-403"),
-    pytest.param(lambda: fu.http_error(401, b'{"detail":"Could not validate credentials"}'),
-                 openai.InternalServerError, 503, id="http-401"),
-    pytest.param(lambda: fu.http_error(500, b"oops", "text/plain"), openai.InternalServerError, 502,
-                 id="http-500"),
+    pytest.param(
+        lambda: fu.http_error(401, b'{"detail":"Could not validate credentials"}'),
+        openai.InternalServerError,
+        503,
+        id="http-401",
+    ),
+    pytest.param(
+        lambda: fu.http_error(500, b"oops", "text/plain"),
+        openai.InternalServerError,
+        502,
+        id="http-500",
+    ),
     pytest.param(lambda: fu.empty_stream(), openai.InternalServerError, 502, id="empty-stream"),
-    pytest.param(lambda: fu.empty_stream(created=False), openai.InternalServerError, 502,
-                 id="empty-body"),
-    pytest.param(lambda: fu.in_stream_error("internal_error"), openai.RateLimitError, 429,
-                 id="in-stream-quota"),
-    pytest.param(lambda: fu.in_stream_error("data_inspection_failed"), openai.BadRequestError, 400,
-                 id="in-stream-moderation"),
-    pytest.param(lambda: fu.in_stream_error("internal_error", "boom"), openai.InternalServerError, 502,
-                 id="in-stream-internal"),
-    pytest.param(lambda: fu.drop_after([]), openai.InternalServerError, 502, id="drop-before-content"),
+    pytest.param(
+        lambda: fu.empty_stream(created=False), openai.InternalServerError, 502, id="empty-body"
+    ),
+    pytest.param(
+        lambda: fu.in_stream_error("internal_error"),
+        openai.RateLimitError,
+        429,
+        id="in-stream-quota",
+    ),
+    pytest.param(
+        lambda: fu.in_stream_error("data_inspection_failed"),
+        openai.BadRequestError,
+        400,
+        id="in-stream-moderation",
+    ),
+    pytest.param(
+        lambda: fu.in_stream_error("internal_error", "boom"),
+        openai.InternalServerError,
+        502,
+        id="in-stream-internal",
+    ),
+    pytest.param(
+        lambda: fu.drop_after([]), openai.InternalServerError, 502, id="drop-before-content"
+    ),
 ]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
 @pytest.mark.parametrize(("script", "exc", "status"), BEFORE_FIRST_BYTE)
-def test_failures_before_the_first_byte_have_real_statuses(client, fake, script, exc, status, stream):
+def test_failures_before_the_first_byte_have_real_statuses(
+    client, fake, script, exc, status, stream
+):
     fake.enqueue(script())
     with pytest.raises(exc) as info:
         result = client.chat.completions.create(model="qwen3-max", messages=user(), stream=stream)
@@ -58,19 +95,27 @@ def test_failures_before_the_first_byte_have_real_statuses(client, fake, script,
 
 def test_rate_limit_carries_retry_after_from_the_upstream_hours(gateway, fake):
     fake.enqueue(fu.rate_limited(4))
-    r = requests.post(gateway.url + "/v1/chat/completions", json={"messages": user()},
-                      headers={"Authorization": "Bearer " + TOKEN})
+    r = requests.post(
+        gateway.url + "/v1/chat/completions",
+        json={"messages": user()},
+        headers={"Authorization": "Bearer " + TOKEN},
+    )
     assert r.status_code == 429 and r.headers["Retry-After"] == str(4 * 3600)
     assert r.json()["error"]["type"] == "rate_limit_error"
-    again = requests.post(gateway.url + "/v1/chat/completions", json={"messages": user()},
-                          headers={"Authorization": "Bearer " + TOKEN})
+    again = requests.post(
+        gateway.url + "/v1/chat/completions",
+        json={"messages": user()},
+        headers={"Authorization": "Bearer " + TOKEN},
+    )
     assert again.status_code == 429  # the token is benched: the upstream is not asked again
     assert 0 < int(again.headers["Retry-After"]) <= 4 * 3600
     assert len(fake.completions()) == 1
 
 
 AFTER_FIRST_BYTE = [
-    pytest.param(lambda: fu.in_stream_error("internal_error", "boom", after=["Hel", "lo"]), id="error-frame"),
+    pytest.param(
+        lambda: fu.in_stream_error("internal_error", "boom", after=["Hel", "lo"]), id="error-frame"
+    ),
     pytest.param(lambda: fu.drop_after(["Hel", "lo"]), id="connection-drop"),
     pytest.param(lambda: fu.drop_after(["Hel", "lo"], partial=True), id="drop-mid-frame"),
     pytest.param(lambda: fu.stall_after(["Hel", "lo"], 5.0, ["!"]), id="stall-past-read-timeout"),
@@ -82,7 +127,9 @@ def test_failures_after_the_first_byte_end_the_stream_with_an_error_event(client
     fake.enqueue(script())
     seen = []
     with pytest.raises(openai.APIError) as info:
-        for chunk in client.chat.completions.create(model="qwen3-max", messages=user(), stream=True):
+        for chunk in client.chat.completions.create(
+            model="qwen3-max", messages=user(), stream=True
+        ):
             seen.append(chunk.choices[0].delta.content or "")
     assert "".join(seen) == "Hello"
     assert info.value.message
@@ -99,8 +146,11 @@ def test_the_same_failures_without_streaming_are_real_errors(client, fake, scrip
 
 def test_stream_after_error_has_no_done(gateway, fake):
     fake.enqueue(fu.in_stream_error("internal_error", "boom", after=["x"]))
-    r = requests.post(gateway.url + "/v1/chat/completions", json={"messages": user(), "stream": True},
-                      headers={"Authorization": "Bearer " + TOKEN})
+    r = requests.post(
+        gateway.url + "/v1/chat/completions",
+        json={"messages": user(), "stream": True},
+        headers={"Authorization": "Bearer " + TOKEN},
+    )
     assert r.status_code == 200
     assert '"error"' in r.text.strip().split("\n\n")[-1]
     assert "[DONE]" not in r.text
@@ -113,7 +163,9 @@ def test_thinking_then_nothing_is_an_error_not_an_empty_answer(client, fake):
     assert info.value.status_code == 502
     fake.enqueue(fu.thinking_only())
     with pytest.raises(openai.APIError):
-        list(client.chat.completions.create(model="qwen3-max-thinking", messages=user(), stream=True))
+        list(
+            client.chat.completions.create(model="qwen3-max-thinking", messages=user(), stream=True)
+        )
 
 
 def test_slow_first_byte_past_the_read_timeout_is_504(start_gateway, settings, fake):
@@ -148,10 +200,16 @@ def test_unreachable_upstream_is_502(start_gateway, settings):
 def test_stream_quirks_yield_the_exact_answer(client, fake, script, stream):
     fake.enqueue(script())
     if stream:
-        text = "".join(c.choices[0].delta.content or "" for c in
-                       client.chat.completions.create(model="qwen3-max", messages=user(), stream=True))
+        text = "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(model="qwen3-max", messages=user(), stream=True)
+        )
     else:
-        text = client.chat.completions.create(model="qwen3-max", messages=user()).choices[0].message.content
+        text = (
+            client.chat.completions.create(model="qwen3-max", messages=user())
+            .choices[0]
+            .message.content
+        )
     assert text == "巴黎 is Paris."
 
 
@@ -161,9 +219,12 @@ def test_first_event_arrives_before_the_upstream_finishes(gateway, fake, framing
     script.framing = framing
     fake.enqueue(script)
     started = time.monotonic()
-    with requests.post(gateway.url + "/v1/chat/completions", stream=True,
-                       json={"messages": user(), "stream": True},
-                       headers={"Authorization": "Bearer " + TOKEN}) as r:
+    with requests.post(
+        gateway.url + "/v1/chat/completions",
+        stream=True,
+        json={"messages": user(), "stream": True},
+        headers={"Authorization": "Bearer " + TOKEN},
+    ) as r:
         first = next(r.iter_lines())
         assert first.startswith(b"data: ")
         assert fake.finished_streams == 0 and fake.active_streams == 1
@@ -184,9 +245,15 @@ def test_a_failing_token_is_skipped_for_the_next_one(client, fake):
 
 
 def test_a_rejected_token_falls_over_to_the_next(client, fake):
-    rotating = openai.OpenAI(base_url=client.base_url, api_key="bad-token-1,good-token-2", max_retries=0)
+    rotating = openai.OpenAI(
+        base_url=client.base_url, api_key="bad-token-1,good-token-2", max_retries=0
+    )
     for _ in range(2):
-        assert rotating.chat.completions.create(model="qwen3-max", messages=user()).choices[0].message.content
+        assert (
+            rotating.chat.completions.create(model="qwen3-max", messages=user())
+            .choices[0]
+            .message.content
+        )
 
 
 def test_waf_is_not_retried_on_another_token(client, fake):

@@ -13,7 +13,9 @@ from tests.test_sse import GOLDEN
 
 def parse_all(frames):
     parser = FrameParser()
-    return parser, [e for f in frames for e in parser.parse(f if isinstance(f, str) else json.dumps(f))]
+    return parser, [
+        e for f in frames for e in parser.parse(f if isinstance(f, str) else json.dumps(f))
+    ]
 
 
 FrameParser = qwen.FrameParser
@@ -57,9 +59,20 @@ def test_legacy_think_phase_is_incremental_reasoning():
 
 
 def test_search_and_image_frames():
-    search = {"choices": [{"delta": {"role": "function", "name": "web_search", "phase": "web_search",
-              "content": "", "status": "finished",
-              "extra": {"web_search_info": [{"url": "https://a.example", "title": "A"}]}}}]}
+    search = {
+        "choices": [
+            {
+                "delta": {
+                    "role": "function",
+                    "name": "web_search",
+                    "phase": "web_search",
+                    "content": "",
+                    "status": "finished",
+                    "extra": {"web_search_info": [{"url": "https://a.example", "title": "A"}]},
+                }
+            }
+        ]
+    }
     url = "https://cdn.example/out.png?key=abc.def"
     _, evs = parse_all([search, delta("image_gen", url, output_image_hw=[[768, 1024]])])
     assert isinstance(evs[0], Citations) and evs[0].sources[0].url == "https://a.example"
@@ -85,20 +98,47 @@ def test_garbage_frame_is_a_protocol_error():
 @pytest.mark.parametrize(
     ("frame", "cls", "retry_after"),
     [
-        ({"success": False, "data": {"code": "RateLimited", "details": "upper limit", "num": 4}},
-         errors.UpstreamRateLimited, 4 * 3600),
-        ({"success": False, "data": {"code": "Bad_Request", "details": "Internal error"}},
-         errors.UpstreamUnavailable, None),
-        ({"success": False, "data": {"code": "Bad_Request", "details": "too many messages"}},
-         errors.UpstreamRejected, None),
-        ({"success": False, "data": {"code": "Not_Found", "details": "gone"}}, errors.ChatNotFound, None),
+        (
+            {"success": False, "data": {"code": "RateLimited", "details": "upper limit", "num": 4}},
+            errors.UpstreamRateLimited,
+            4 * 3600,
+        ),
+        (
+            {"success": False, "data": {"code": "Bad_Request", "details": "Internal error"}},
+            errors.UpstreamUnavailable,
+            None,
+        ),
+        (
+            {"success": False, "data": {"code": "Bad_Request", "details": "too many messages"}},
+            errors.UpstreamRejected,
+            None,
+        ),
+        (
+            {"success": False, "data": {"code": "Not_Found", "details": "gone"}},
+            errors.ChatNotFound,
+            None,
+        ),
         ({"success": False, "data": {"code": "PARENT_NOT_FOUND"}}, errors.ChatNotFound, None),
-        ({"error": {"code": "internal_error", "details": "Allocated quota exceeded"}},
-         errors.UpstreamRateLimited, None),
-        ({"error": {"code": "data_inspection_failed", "details": "x"}}, errors.ContentFiltered, None),
-        ({"error": {"code": "internal_error", "details": "boom"}}, errors.UpstreamUnavailable, None),
-        ({"ret": ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM"], "data": {"url": "x"}},
-         errors.UpstreamChallenged, None),
+        (
+            {"error": {"code": "internal_error", "details": "Allocated quota exceeded"}},
+            errors.UpstreamRateLimited,
+            None,
+        ),
+        (
+            {"error": {"code": "data_inspection_failed", "details": "x"}},
+            errors.ContentFiltered,
+            None,
+        ),
+        (
+            {"error": {"code": "internal_error", "details": "boom"}},
+            errors.UpstreamUnavailable,
+            None,
+        ),
+        (
+            {"ret": ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM"], "data": {"url": "x"}},
+            errors.UpstreamChallenged,
+            None,
+        ),
     ],
 )
 def test_in_band_errors_become_typed_errors(frame, cls, retry_after):

@@ -31,20 +31,30 @@ def test_non_stream_answer_with_real_usage(client, fake):
 
 
 def test_stream_text_equals_the_upstream_answer_exactly(client, fake):
-    fake.enqueue(fu.answer("One, two; three: four.\nFive 🌍", pieces=["One, two", "; three: ", "four.\nFive 🌍"]))
-    chunks, text = stream_text(client, model="qwen3-max", messages=user(),
-                               stream_options={"include_usage": True})
+    fake.enqueue(
+        fu.answer(
+            "One, two; three: four.\nFive 🌍", pieces=["One, two", "; three: ", "four.\nFive 🌍"]
+        )
+    )
+    chunks, text = stream_text(
+        client, model="qwen3-max", messages=user(), stream_options={"include_usage": True}
+    )
     assert text == "One, two; three: four.\nFive 🌍"
     assert chunks[0].choices[0].delta.role == "assistant"
     assert len({c.id for c in chunks}) == 1
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finish = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finish == ["stop"]
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 3
 
 
 def test_stream_ends_with_done_and_sse_headers(gateway, fake):
-    r = requests.post(gateway.url + "/v1/chat/completions", json={"model": "qwen3-max",
-                      "messages": user(), "stream": True}, headers={"Authorization": "Bearer " + TOKEN})
+    r = requests.post(
+        gateway.url + "/v1/chat/completions",
+        json={"model": "qwen3-max", "messages": user(), "stream": True},
+        headers={"Authorization": "Bearer " + TOKEN},
+    )
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/event-stream")
     assert r.headers["X-Accel-Buffering"] == "no" and r.headers["Cache-Control"] == "no-cache"
@@ -54,8 +64,11 @@ def test_stream_ends_with_done_and_sse_headers(gateway, fake):
 def test_thinking_suffix_streams_reasoning_content(client, fake):
     fake.enqueue(fu.answer("Hi!", thinking=["Consider the greeting.", "Reply kindly."]))
     chunks, text = stream_text(client, model="qwen3-max-thinking", messages=user())
-    reasoning = "".join((c.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
-                        for c in chunks if c.choices)
+    reasoning = "".join(
+        (c.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
+        for c in chunks
+        if c.choices
+    )
     assert text == "Hi!"
     assert reasoning == "Consider the greeting.\n\nReply kindly."
     sent = fake.last_completion().json
@@ -66,7 +79,10 @@ def test_thinking_suffix_streams_reasoning_content(client, fake):
 def test_non_stream_reasoning_and_knobs(client, fake):
     fake.enqueue(fu.answer("Yes.", thinking="Think hard.", thinking_style="think"))
     done = client.chat.completions.create(
-        model="qwen3-max", messages=user(), extra_body={"enable_thinking": True, "thinking_budget": 500})
+        model="qwen3-max",
+        messages=user(),
+        extra_body={"enable_thinking": True, "thinking_budget": 500},
+    )
     assert done.choices[0].message.model_extra["reasoning_content"] == "Think hard."
     feature = fake.last_completion().json["messages"][0]["feature_config"]
     assert feature["thinking_enabled"] is True and feature["thinking_budget"] == 500
@@ -75,7 +91,9 @@ def test_non_stream_reasoning_and_knobs(client, fake):
 @pytest.mark.parametrize(("effort", "thinks"), [("low", False), ("high", True)])
 def test_reasoning_effort_maps_to_thinking(client, fake, effort, thinks):
     client.chat.completions.create(model="qwen3-max", messages=user(), reasoning_effort=effort)
-    assert fake.last_completion().json["messages"][0]["feature_config"]["thinking_enabled"] is thinks
+    assert (
+        fake.last_completion().json["messages"][0]["feature_config"]["thinking_enabled"] is thinks
+    )
 
 
 def test_a_model_that_must_think_gets_thinking_on(client, fake):
@@ -114,15 +132,23 @@ def test_thinking_variant_of_a_model_that_cannot_think_is_unknown(client):
 
 
 def test_default_model_when_omitted(gateway, fake):
-    r = requests.post(gateway.url + "/v1/chat/completions", json={"messages": user()},
-                      headers={"Authorization": "Bearer " + TOKEN})
+    r = requests.post(
+        gateway.url + "/v1/chat/completions",
+        json={"messages": user()},
+        headers={"Authorization": "Bearer " + TOKEN},
+    )
     assert r.status_code == 200, r.text
     assert fake.last_completion().json["model"] == "qwen3-max"
 
 
 def test_models_list_has_variants_by_capability(client):
     ids = {m.id for m in client.models.list()}
-    assert {"qwen3-max", "qwen3-max-thinking", "qwen3-max-search", "qwen3-max-thinking-search"} <= ids
+    assert {
+        "qwen3-max",
+        "qwen3-max-thinking",
+        "qwen3-max-search",
+        "qwen3-max-thinking-search",
+    } <= ids
     assert "qwen3-coder-plus" in ids and "qwen3-coder-plus-thinking" not in ids
     assert "qwen3.8-max-preview-thinking" not in ids  # it always thinks
     model = client.models.retrieve("qwen3-max-thinking")
@@ -140,12 +166,15 @@ def test_models_fall_back_to_a_static_list_when_the_upstream_is_down(start_gatew
 
 
 def test_content_parts_and_history_are_flattened(client, fake):
-    client.chat.completions.create(model="qwen3-max", messages=[
-        {"role": "system", "content": "Be terse."},
-        {"role": "user", "content": [{"type": "text", "text": "a: b; c"}]},
-        {"role": "assistant", "content": "ok"},
-        {"role": "user", "content": "next\nline"},
-    ])
+    client.chat.completions.create(
+        model="qwen3-max",
+        messages=[
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": [{"type": "text", "text": "a: b; c"}]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "next\nline"},
+        ],
+    )
     sent = fake.last_completion().json
     assert len(sent["messages"]) == 1
     content = sent["messages"][0]["content"]
@@ -177,10 +206,13 @@ def new_chat_id(fake):
 
 def test_conversation_id_continues_the_same_upstream_chat(client, fake):
     first = client.chat.completions.create(model="qwen3-max", messages=user("My name is Ana."))
-    history = user("My name is Ana.") + [{"role": "assistant", "content": "Hello Ana"},
-                                         {"role": "user", "content": "What is my name?"}]
-    client.chat.completions.create(model="qwen3-max", messages=history,
-                                   extra_body={"conversation_id": first.id})
+    history = user("My name is Ana.") + [
+        {"role": "assistant", "content": "Hello Ana"},
+        {"role": "user", "content": "What is my name?"},
+    ]
+    client.chat.completions.create(
+        model="qwen3-max", messages=history, extra_body={"conversation_id": first.id}
+    )
     one, two = fake.completions()
     assert two.query["chat_id"] == one.query["chat_id"]
     assert two.json["parent_id"] == fake.chats[one.query["chat_id"]].response_ids()[0]
@@ -191,10 +223,16 @@ def test_conversation_id_continues_the_same_upstream_chat(client, fake):
 def test_continuing_a_deleted_chat_replays_the_history_in_a_new_chat(client, fake):
     first = client.chat.completions.create(model="qwen3-max", messages=user("one"))
     chat_id = fake.last_completion().query["chat_id"]
-    requests.delete(f"{fake.url}/api/v2/chats/{chat_id}", headers={"Authorization": "Bearer " + TOKEN})
-    history = user("one") + [{"role": "assistant", "content": "1"}, {"role": "user", "content": "two"}]
-    done = client.chat.completions.create(model="qwen3-max", messages=history,
-                                          extra_body={"conversation_id": first.id})
+    requests.delete(
+        f"{fake.url}/api/v2/chats/{chat_id}", headers={"Authorization": "Bearer " + TOKEN}
+    )
+    history = user("one") + [
+        {"role": "assistant", "content": "1"},
+        {"role": "user", "content": "two"},
+    ]
+    done = client.chat.completions.create(
+        model="qwen3-max", messages=history, extra_body={"conversation_id": first.id}
+    )
     assert done.choices[0].message.content == fu.DEFAULT_TEXT
     last = fake.last_completion()
     assert last.query["chat_id"] != chat_id and last.json["parent_id"] is None
@@ -203,7 +241,9 @@ def test_continuing_a_deleted_chat_replays_the_history_in_a_new_chat(client, fak
 
 def test_unknown_fields_are_ignored_and_bad_types_are_400(gateway):
     url, auth = gateway.url + "/v1/chat/completions", {"Authorization": "Bearer " + TOKEN}
-    ok = requests.post(url, json={"model": "qwen3-max", "messages": user(), "frobnicate": 1}, headers=auth)
+    ok = requests.post(
+        url, json={"model": "qwen3-max", "messages": user(), "frobnicate": 1}, headers=auth
+    )
     assert ok.status_code == 200
     bad = requests.post(url, json={"model": "qwen3-max", "messages": "hi"}, headers=auth)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "messages"
@@ -232,6 +272,32 @@ def test_oversized_body_is_413_in_openai_shape(start_gateway, settings):
 
     gateway = start_gateway(dataclasses.replace(settings, max_body_mb=1))
     big = json.dumps({"messages": user("x" * (2 << 20))})
-    r = requests.post(gateway.url + "/v1/chat/completions", data=big,
-                      headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"})
+    r = requests.post(
+        gateway.url + "/v1/chat/completions",
+        data=big,
+        headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"},
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+
+def test_client_model_names_map_through_aliases(client, fake):
+    done = client.chat.completions.create(model="claude-sonnet-4-5", messages=user())
+    assert fake.last_completion().json["model"] == "qwen3-max"  # the default model
+    assert done.model == "claude-sonnet-4-5"  # the caller's name is echoed
+
+
+def test_aliases_are_configurable_and_checked(start_gateway, settings, fake):
+    import dataclasses
+
+    aliased = dataclasses.replace(
+        settings, model_aliases="gpt-4o*=qwen3-coder-plus, claude-*=default"
+    )
+    gateway = start_gateway(aliased)
+    r = requests.post(
+        gateway.url + "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": user()},
+        headers={"Authorization": "Bearer " + TOKEN},
+    )
+    assert r.status_code == 200 and fake.last_completion().json["model"] == "qwen3-coder-plus"
+    with pytest.raises(ValueError, match="glob=model"):
+        start_gateway(dataclasses.replace(settings, model_aliases="nonsense"))

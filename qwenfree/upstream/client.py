@@ -96,7 +96,10 @@ class UpstreamClient:
         """Send a small JSON call; return the parsed body or raise the error it stands for."""
         with mapped_errors():
             r = self.session.request(
-                method, self.base + path, headers=self._headers(token), json=body,
+                method,
+                self.base + path,
+                headers=self._headers(token),
+                json=body,
                 timeout=self.timeout,
             )
             try:
@@ -123,7 +126,9 @@ class UpstreamClient:
             )
             if r.status_code >= 400:
                 try:
-                    text = r.raw.read(MAX_ERROR_BODY, decode_content=True).decode("utf-8", "replace")
+                    text = r.raw.read(MAX_ERROR_BODY, decode_content=True).decode(
+                        "utf-8", "replace"
+                    )
                 finally:
                     r.close()
                 raise status_error(r.status_code, text, r.headers.get("Retry-After"))

@@ -115,7 +115,9 @@ def business_error(body: Mapping[str, Any]) -> errors.QwenfreeError | None:
         return errors.UpstreamChallenged("chat.qwen.ai answered with an anti-bot challenge")
     if isinstance(body.get("error"), Mapping):
         err = body["error"]
-        return coded_error(str(err.get("code", "")), str(err.get("details") or err.get("message") or ""))
+        return coded_error(
+            str(err.get("code", "")), str(err.get("details") or err.get("message") or "")
+        )
     if body.get("success") is False:
         data = body.get("data") if isinstance(body.get("data"), Mapping) else {}
         return coded_error(str(data.get("code", "")), str(data.get("details", "")), data.get("num"))
@@ -171,7 +173,9 @@ class FrameParser:
         except json.JSONDecodeError:
             # Some servers put one JSON object per line without blank separators.
             if "\n" not in payload:
-                raise errors.UpstreamProtocolError("chat.qwen.ai sent an unreadable frame") from None
+                raise errors.UpstreamProtocolError(
+                    "chat.qwen.ai sent an unreadable frame"
+                ) from None
             return [e for line in payload.split("\n") for e in self.parse(line)]
         if not isinstance(frame, dict):
             return []

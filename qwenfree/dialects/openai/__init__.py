@@ -29,6 +29,9 @@ def chat_completions() -> Response:
 def list_models() -> Response:
     tokens = web.bearer_tokens()
     models, _ = web.state().service.catalog.models(tokens[0] if tokens else None)
+    dialect = web.dialect_for_request()
+    if dialect is not translate:  # Anthropic and Gemini SDKs share this path
+        return web.json_response(dialect.encode_models(models))
     data = [_model(m, variant) for m in models for variant in m.variants()]
     return web.json_response({"object": "list", "data": data})
 

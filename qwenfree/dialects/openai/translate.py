@@ -22,6 +22,7 @@ from qwenfree.conversation import (
 )
 from qwenfree.events import (
     Citations,
+    Heartbeat,
     ImageOutput,
     MessageStart,
     MessageStop,
@@ -60,7 +61,14 @@ ERROR_TYPES = {
     "upstream_challenged": ("server_error", "upstream_challenged"),
     "upstream_empty": ("server_error", "upstream_empty"),
 }
-EFFORT_THINKS = {"none": False, "minimal": False, "low": False, "medium": True, "high": True, "xhigh": True}
+EFFORT_THINKS = {
+    "none": False,
+    "minimal": False,
+    "low": False,
+    "medium": True,
+    "high": True,
+    "xhigh": True,
+}
 
 
 def to_conversation(payload: Mapping[str, Any]) -> tuple[Conversation, GenerationParams]:
@@ -87,7 +95,9 @@ def to_conversation(payload: Mapping[str, Any]) -> tuple[Conversation, Generatio
                 parts.append(ToolCallPart(call.get("id") or "", fn["name"], arguments or "{}"))
             messages.append(Message(role, tuple(parts)))
     if not any(m.role in ("user", "tool") for m in messages):
-        raise errors.InvalidRequest("messages must contain at least one user message", param="messages")
+        raise errors.InvalidRequest(
+            "messages must contain at least one user message", param="messages"
+        )
     conversation = Conversation(
         system="\n\n".join(s for s in system if s) or None,
         messages=tuple(messages),
@@ -177,13 +187,21 @@ def encode_events(events: Iterable[object], params: GenerationParams) -> Iterato
         elif isinstance(ev, Citations):
             yield chunk({"annotations": _annotations(ev.sources)})
         elif isinstance(ev, ToolCallStart):
-            call = {"index": ev.index, "id": ev.id, "type": "function",
-                    "function": {"name": ev.name, "arguments": ""}}
+            call = {
+                "index": ev.index,
+                "id": ev.id,
+                "type": "function",
+                "function": {"name": ev.name, "arguments": ""},
+            }
             yield chunk({"tool_calls": [call]})
         elif isinstance(ev, ToolCallDelta):
-            yield chunk({"tool_calls": [{"index": ev.index, "function": {"arguments": ev.arguments}}]})
+            yield chunk(
+                {"tool_calls": [{"index": ev.index, "function": {"arguments": ev.arguments}}]}
+            )
         elif isinstance(ev, Usage):
             usage = ev
+        elif isinstance(ev, Heartbeat):
+            yield SSEMessage(comment="ping")
         elif isinstance(ev, MessageStop):
             yield chunk({}, FINISH_REASONS[ev.stop_reason])
             if params.extra.get("include_usage") and usage is not None:
@@ -208,8 +226,12 @@ def encode_completion(done: Completion, params: GenerationParams) -> dict[str, A
         ]
     if done.sources:
         message["annotations"] = _annotations(done.sources)
-    choice = {"index": 0, "message": message, "logprobs": None,
-              "finish_reason": FINISH_REASONS[done.stop_reason]}
+    choice = {
+        "index": 0,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": FINISH_REASONS[done.stop_reason],
+    }
     body = _envelope("chatcmpl-" + done.id, int(time.time()), params.model, [choice])
     body["object"] = "chat.completion"
     if done.usage is not None:
@@ -220,8 +242,9 @@ def encode_completion(done: Completion, params: GenerationParams) -> dict[str, A
 def encode_error(err: errors.QwenfreeError) -> tuple[int, dict[str, Any]]:
     """Status and body for an error raised before the response started."""
     kind_type, code = ERROR_TYPES.get(err.kind, ("server_error", "upstream_error"))
-    return err.status, {"error": {"message": err.message, "type": kind_type, "param": err.param,
-                                  "code": code}}
+    return err.status, {
+        "error": {"message": err.message, "type": kind_type, "param": err.param, "code": code}
+    }
 
 
 def encode_stream_error(err: errors.QwenfreeError) -> SSEMessage:
@@ -230,8 +253,14 @@ def encode_stream_error(err: errors.QwenfreeError) -> SSEMessage:
 
 
 def _envelope(cid: str, created: int, model: str, choices: list[Any]) -> dict[str, Any]:
-    return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "system_fingerprint": None, "choices": choices}
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": choices,
+    }
 
 
 def _usage(u: Usage) -> dict[str, Any]:
@@ -249,7 +278,9 @@ def _markdown_image(image: ImageOutput) -> str:
 
 def _annotations(sources: Iterable[Source]) -> list[dict[str, Any]]:
     return [
-        {"type": "url_citation", "url_citation": {"url": s.url, "title": s.title,
-                                                  "start_index": 0, "end_index": 0}}
+        {
+            "type": "url_citation",
+            "url_citation": {"url": s.url, "title": s.title, "start_index": 0, "end_index": 0},
+        }
         for s in sources
     ]

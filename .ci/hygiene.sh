@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Cheap supply-chain checks over the repository's files (design.md §9).
+#
+# The project this one replaces shipped an obfuscated payload as one very long line pushed far
+# to the right by hundreds of spaces, so a reviewer scrolling a diff never saw it. These checks
+# make that kind of thing fail CI loudly:
+#   1. no line longer than 200 characters in code/config files;
+#   2. no run of 40 or more consecutive spaces/tabs in those files;
+#   3. no eval( / exec( / compile( / __import__( / marshal.loads in the application code
+#      (attribute calls such as re.compile( are fine; the bare builtins are not);
+#   4. no Unicode bidirectional-control characters ("Trojan Source") in code/config files;
+#   5. the lock files pin every package by hash and point at no other index or local path.
+# Usage: .ci/hygiene.sh   (from anywhere; exits non-zero and prints each finding on failure)
+set -euo pipefail
+shopt -s lastpipe   # run `... | fail` in this shell, so its failure count sticks
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export LC_ALL=C.UTF-8   # count characters, not bytes (comments may hold Chinese text)
+
+MAX_LINE=200
+MAX_BLANK_RUN=40
+failures=0
+
+fail() {  # fail HEADING < findings   (no input = check passed)
+    local heading=$1 findings
+    findings=$(cat)
+    if [ -n "$findings" ]; then
+        printf 'hygiene: FAIL: %s\n%s\n\n' "$heading" "$findings" >&2
+        failures=$((failures + 1))
+    fi
+}
+
+# All files git knows about (tracked, plus untracked ones that are not ignored, so the check
+# also works before `git add`); outside a git work tree, every file but tool directories.
+list_files() {
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git ls-files -z --cached --others --exclude-standard
+    else
+        find . -type f \
+            -not -path './.git/*' -not -path './.venv/*' -not -path '*/__pycache__/*' \
+            -not -path './.pytest_cache/*' -not -path './.ruff_cache/*' -print0 \
+            | sed -z 's|^\./||'
+    fi
+}
+
+is_code_file() {  # code and config; never lock files or Markdown
+    case "$1" in
+        requirements*.txt | *.md) return 1 ;;
+        *.py | *.pyi | *.sh | *.bash | *.js | *.mjs | *.html | *.css) return 0 ;;
+        *.cfg | *.toml | *.ini | *.conf | *.yml | *.yaml) return 0 ;;
+        Dockerfile | */Dockerfile | Dockerfile.* | Makefile | */Makefile) return 0 ;;
+    esac
+    # extension-less scripts such as .ci/run
+    [ -f "$1" ] && head -c 2 -- "$1" 2>/dev/null | grep -q '^#!'
+}
+
+# grep, but "no match" (exit 1) is success here; real errors (exit 2) still stop the script.
+scan() {
+    local rc=0
+    grep "$@" || rc=$?
+    [ "$rc" -le 1 ] || { echo "hygiene: grep failed (exit $rc): grep $*" >&2; exit 2; }
+}
+
+all_files=()
+code_files=()
+while IFS= read -r -d '' f; do
+    [ -f "$f" ] || continue   # deleted in the work tree but still in the index
+    all_files+=("$f")
+    if is_code_file "$f"; then code_files+=("$f"); fi
+done < <(list_files)
+
+echo "hygiene: checking ${#code_files[@]} code/config files of ${#all_files[@]} files"
+
+if [ ${#code_files[@]} -gt 0 ]; then
+    # -a: treat every file as text; -H: always print the file name.
+    scan -naHP "^.{$((MAX_LINE + 1))}" -- "${code_files[@]}" \
+        | awk -F: '{ printf "  %s:%s: line longer than %d characters\n", $1, $2, '"$MAX_LINE"' }' \
+        | fail "lines longer than $MAX_LINE characters"
+
+    scan -naHP "[ \t]{$MAX_BLANK_RUN}" -- "${code_files[@]}" \
+        | awk -F: '{ printf "  %s:%s: run of %d+ spaces/tabs\n", $1, $2, '"$MAX_BLANK_RUN"' }' \
+        | fail "runs of $MAX_BLANK_RUN or more consecutive spaces/tabs"
+
+    scan -naHP '[\x{202A}-\x{202E}\x{2066}-\x{2069}]' -- "${code_files[@]}" \
+        | cut -d: -f1,2 | sed 's/^/  /' \
+        | fail "Unicode bidirectional-control characters"
+fi
+
+# Dynamic code execution in the application itself (tests and tools are not deployed).
+app_py=()
+for f in "${all_files[@]}"; do
+    case "$f" in
+        qwenfree/*.py | wsgi.py | gunicorn.conf.py) app_py+=("$f") ;;
+    esac
+done
+if [ ${#app_py[@]} -gt 0 ]; then
+    scan -naHP '(^|[^.\w])(eval|exec|compile|__import__)\s*\(|\bbuiltins\.(eval|exec|compile|__import__)\b|\bmarshal\.loads?\b' \
+        -- "${app_py[@]}" \
+        | cut -c1-160 | sed 's/^/  /' \
+        | fail "dynamic code execution (eval/exec/compile/__import__/marshal.loads) in app code"
+fi
+
+# Lock files: hashes present, nothing fetched from outside PyPI.
+if [ ! -f requirements.txt ]; then
+    echo "  requirements.txt is missing" | fail "lock file"
+else
+    grep -q -- '--hash=sha256:' requirements.txt \
+        || echo "  requirements.txt has no --hash= pins (run: make lock)" | fail "lock file"
+fi
+for lock in requirements*.txt; do
+    [ -f "$lock" ] || continue
+    # every pinned requirement line must be `name==version` and carry hashes
+    awk '
+        /^[A-Za-z0-9]/ {
+            if ($0 !~ /^[A-Za-z0-9._-]+==[^ ]+ \\$/) { printf "  %s:%d: not an exact hashed pin: %s\n", FILENAME, FNR, $0 }
+            else { pending = FNR; name = $1 }
+            next
+        }
+        pending && /--hash=sha256:/ { pending = 0 }
+        pending && !/^ / { printf "  %s:%d: %s has no --hash\n", FILENAME, pending, name; pending = 0 }
+        END { if (pending) printf "  %s:%d: %s has no --hash\n", FILENAME, pending, name }
+    ' "$lock" | fail "unhashed requirements in $lock"
+    scan -nE '^\s*(-e|--editable|-i|--index-url|--extra-index-url|-f|--find-links|--trusted-host)\b|(git\+|file:|https?://)' \
+        "$lock" | sed "s|^|  $lock:|" \
+        | fail "$lock points outside PyPI"
+done
+
+if [ "$failures" -gt 0 ]; then
+    echo "hygiene: $failures check(s) failed" >&2
+    exit 1
+fi
+echo "hygiene: ok"

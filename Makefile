@@ -1,0 +1,114 @@
+# qwenfree developer commands. Needs only python3 (>= 3.11) and make: every target creates
+# .venv on first use and installs the hash-locked requirements into it.
+#
+#   make serve    run the gateway (gunicorn + gevent) on $PORT (default 8000)
+#   make test     install dev requirements and run pytest ($PYTEST_ARGS is passed on)
+#   make demo     serve against the bundled fake chat.qwen.ai, fully offline
+#   make help     list every target
+#
+# Environment variables pass through to the server (QWENFREE_UPSTREAM_URL, PORT, ...).
+
+PY          ?= python3
+VENV        ?= .venv
+BIN         := $(VENV)/bin
+FAKE_PORT   ?= 9100
+PYTEST_ARGS ?=
+# Extra pip-compile options for `make lock`, e.g. LOCK_ARGS=--upgrade to move every pin.
+LOCK_ARGS   ?=
+# pip-tools version used by `make lock` (in a throwaway venv, never in .venv).
+PIP_TOOLS   ?= pip-tools==7.6.2
+
+RUNTIME_LOCK := requirements.txt
+DEV_LOCK     := requirements-dev.txt
+
+# Hash-checked, wheels-only installs: a file whose hash is not in the lock is refused, and no
+# package's setup code runs on this machine.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+               --require-hashes --only-binary :all:
+
+# Stamp files carry a checksum of the lock files, so an edited lock reinstalls automatically
+# and an unchanged one makes every re-run instant.
+checksum      = $(firstword $(shell cat $(1) 2>/dev/null | cksum))
+RUNTIME_STAMP := $(VENV)/.installed-runtime-$(call checksum,$(RUNTIME_LOCK))
+DEV_STAMP     := $(VENV)/.installed-dev-$(call checksum,$(RUNTIME_LOCK) $(DEV_LOCK))
+
+# Lint the Python paths that exist (bench/ is optional).
+LINT_PATHS := $(wildcard qwenfree tests bench wsgi.py gunicorn.conf.py)
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev serve fake demo test lint lock clean
+
+help: ## list targets
+	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+install: $(RUNTIME_STAMP) ## create .venv with the runtime requirements
+
+dev: $(DEV_STAMP) ## create .venv with runtime + development requirements
+
+serve: $(RUNTIME_STAMP) ## run the gateway: gunicorn -c gunicorn.conf.py wsgi:app
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+fake: $(RUNTIME_STAMP) ## run the fake chat.qwen.ai on 127.0.0.1:FAKE_PORT (default 9100)
+	$(BIN)/python tests/fake_upstream.py --port $(FAKE_PORT)
+
+# One shell runs both in the background and waits; however it ends (Ctrl-C, SIGTERM, the
+# gateway exiting), the EXIT trap stops the gateway first (so it can still tidy up its upstream
+# chats on the fake), then the fake.
+demo: $(RUNTIME_STAMP) ## serve against the fake upstream (offline try-out)
+	@$(BIN)/python tests/fake_upstream.py --port $(FAKE_PORT) & fake_pid=$$!; \
+	QWENFREE_UPSTREAM_URL=http://127.0.0.1:$(FAKE_PORT) \
+		$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app & serve_pid=$$!; \
+	trap 'kill $$serve_pid 2>/dev/null; wait $$serve_pid; kill $$fake_pid 2>/dev/null; wait' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
+	echo "demo: fake chat.qwen.ai on 127.0.0.1:$(FAKE_PORT) (pid $$fake_pid)," \
+		"gateway pid $$serve_pid; Ctrl-C stops both"; \
+	wait $$serve_pid
+
+test: $(DEV_STAMP) ## run the test suite (PYTEST_ARGS="-k sse -x" to narrow)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP) ## ruff check + format check, bandit, repository hygiene checks
+	@if [ -n "$(LINT_PATHS)" ]; then \
+		set -x; $(BIN)/ruff check $(LINT_PATHS) && $(BIN)/ruff format --check $(LINT_PATHS); \
+	fi
+	@if [ -d qwenfree ]; then set -x; $(BIN)/bandit -q -c pyproject.toml -r qwenfree; fi
+	bash .ci/hygiene.sh
+
+# Locks are compiled by Python 3.11 (the image's Python: markers are evaluated for it) from
+# PyPI only: the machine's pip config (extra indexes, find-links) is ignored so it cannot leak
+# into the lock files. Existing pins are kept unless LOCK_ARGS=--upgrade.
+lock: ## regenerate requirements.txt and requirements-dev.txt (hashed) with pip-tools
+	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+		|| { echo "make lock needs Python 3.11 (the image's); try: make lock PY=python3.11"; exit 1; }
+	@set -e; tools=$$(mktemp -d); trap 'rm -rf "$$tools"' EXIT; \
+	$(PY) -m venv "$$tools"; \
+	"$$tools/bin/pip" install --quiet --disable-pip-version-check "$(PIP_TOOLS)"; \
+	for name in requirements requirements-dev; do \
+		echo "pip-compile $$name.in -> $$name.txt"; \
+		PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_EXTRA_INDEX_URL= \
+		"$$tools/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
+			--no-emit-find-links --no-emit-index-url $(LOCK_ARGS) \
+			--output-file "$$name.txt" "$$name.in"; \
+	done
+
+clean: ## remove .venv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
+
+# --- the virtualenv ------------------------------------------------------------------------
+
+$(VENV)/pyvenv.cfg:
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "qwenfree needs Python >= 3.11; try: make PY=python3.11 ..."; exit 1; }
+	$(PY) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }
+
+$(RUNTIME_STAMP): $(VENV)/pyvenv.cfg
+	rm -f $(VENV)/.installed-runtime-*
+	$(PIP_INSTALL) -r $(RUNTIME_LOCK)
+	touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP)
+	rm -f $(VENV)/.installed-dev-*
+	$(PIP_INSTALL) -r $(RUNTIME_LOCK) -r $(DEV_LOCK)
+	touch $@
