@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qwenfree.errors import QwenfreeError
+
 log = logging.getLogger(__name__)
 
 
@@ -108,5 +110,7 @@ class ChatJanitor:
     def _delete_quietly(self, chat_id: str, token: str) -> None:
         try:
             self._delete(chat_id, token)
-        except Exception:  # best effort: a chat left behind is untidy, not harmful
+        except QwenfreeError as err:  # best effort: a chat left behind is untidy, not harmful
+            log.warning("could not delete upstream chat %s: %s", chat_id, err.message)
+        except Exception:
             log.warning("could not delete upstream chat %s", chat_id, exc_info=True)
