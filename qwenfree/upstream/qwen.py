@@ -179,6 +179,15 @@ class FrameParser:
             return [e for line in payload.split("\n") for e in self.parse(line)]
         if not isinstance(frame, dict):
             return []
+        try:
+            return self._frame(frame)
+        except (TypeError, AttributeError, ValueError) as exc:
+            # The site changes without notice: a reshaped frame is a clear 502, not a crash.
+            raise errors.UpstreamProtocolError(
+                "chat.qwen.ai sent a frame of an unknown shape"
+            ) from exc
+
+    def _frame(self, frame: dict[str, Any]) -> list[Event]:
         if (err := business_error(frame)) is not None:
             raise err
         if "response.created" in frame:
@@ -204,7 +213,8 @@ class FrameParser:
 
     def _delta(self, delta: dict[str, Any]) -> list[Event]:
         phase = delta.get("phase")
-        content = delta.get("content") or ""
+        content = delta.get("content")
+        content = content if isinstance(content, str) else ""
         extra = delta.get("extra") or {}
         if phase == "answer" or (phase is None and delta.get("role") == "assistant"):
             if content:
@@ -231,6 +241,8 @@ class FrameParser:
 
     def _summary(self, items: list[Any]) -> list[Event]:
         """Emit only what is new in a cumulative list of thought paragraphs."""
+        if not isinstance(items, list):
+            raise TypeError("summary_thought.content is not a list")
         pieces: list[str] = []
         for index in range(self._thought_items, len(items)):
             text = str(items[index] or "")
