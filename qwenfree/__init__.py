@@ -36,10 +36,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     service = ChatService(settings, client, catalog, TokenHealth(), janitor)
     app.extensions["qwenfree"] = web.State(settings, service, janitor)
 
-    from qwenfree import health
+    from qwenfree import health, home
     from qwenfree.dialects import anthropic, gemini, openai
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(home.bp)
     app.register_blueprint(openai.bp)
     app.register_blueprint(anthropic.bp)
     app.register_blueprint(gemini.bp)

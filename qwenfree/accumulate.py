@@ -39,6 +39,7 @@ class Completion:
     images: list[ImageOutput] = field(default_factory=list)
     usage: Usage | None = None
     stop_reason: StopReason = StopReason.END_TURN
+    stop_sequence: str | None = None
 
 
 def accumulate(events: Iterable[object]) -> Completion:
@@ -69,7 +70,7 @@ def accumulate(events: Iterable[object]) -> Completion:
             elif isinstance(ev, MessageStart):
                 done.id, done.model = ev.id, ev.model
             elif isinstance(ev, MessageStop):
-                done.stop_reason = ev.stop_reason
+                done.stop_reason, done.stop_sequence = ev.stop_reason, ev.stop_sequence
     finally:
         getattr(stream, "close", lambda: None)()
     for index in sorted(calls):

@@ -49,7 +49,8 @@ class ReasoningPart:
 
 
 Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart
-Role = Literal["user", "assistant", "tool"]
+# "system": an instruction given mid-conversation (Claude Code sends them inside ``messages``).
+Role = Literal["user", "assistant", "tool", "system"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,13 @@ class Conversation:
 class GenerationParams:
     """How to generate. ``model`` is what the caller asked for (echoed back to it).
 
-    ``thinking`` is None when the caller expressed no wish; ``continuation`` is a handle from an
-    earlier answer (``MessageStart.id``) when the caller wants to continue that upstream chat.
+    ``thinking`` is None when the caller expressed no wish; ``thinking_optional`` drops a wish
+    the model cannot honour instead of refusing it (Claude Code asks every model to think).
+    ``continuation`` is a handle from an earlier answer (``MessageStart.id``) when the caller
+    wants to continue that upstream chat. ``tool_choice`` is ``"auto"``, ``"none"``,
+    ``"required"`` or the name of the one tool to call (None = auto); ``parallel_tool_calls``
+    False allows at most one call per answer. JSON mode is ``extra["json_schema"]``: a JSON
+    Schema the answer must satisfy (``{}`` = any JSON value).
     """
 
     model: str
@@ -94,6 +100,8 @@ class GenerationParams:
     tool_choice: str | None = None
     thinking: bool | None = None
     thinking_budget: int | None = None
+    thinking_optional: bool = False
+    parallel_tool_calls: bool = True
     search: bool = False
     continuation: str | None = None
     extra: Mapping[str, object] = field(default_factory=dict)

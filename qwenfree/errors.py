@@ -6,6 +6,7 @@ their own envelope through tables, so nothing here knows a dialect, Flask or req
     QwenfreeError
     ├── ClientError                  the caller's fault; never retried
     │   ├── InvalidRequest      400
+    │   │   └── PromptTooLong   400  the flattened prompt exceeds the upstream's safe size
     │   ├── Unauthorized        401
     │   ├── ModelNotFound       404
     │   └── PayloadTooLarge     413
@@ -17,7 +18,8 @@ their own envelope through tables, so nothing here knows a dialect, Flask or req
     │   ├── UpstreamRateLimited 429  quota reached; .retry_after
     │   ├── UpstreamTokenRejected 503  the upstream refused the token (the caller is not at fault)
     │   ├── UpstreamRejected    400  content policy / request refused upstream
-    │   └── UpstreamProtocolError 502  unparseable body, frames out of order
+    │   ├── UpstreamProtocolError 502  unparseable body, frames out of order
+    │   └── ModelOutputInvalid 502  the model could not produce the required JSON
     └── NoTokenAvailable        429  every token is cooling down; .retry_after
 """
 
@@ -45,6 +47,12 @@ class ClientError(QwenfreeError):
 
 class InvalidRequest(ClientError):
     pass
+
+
+class PromptTooLong(InvalidRequest):
+    """Raised before anything is sent upstream; dialects word it so clients compact history."""
+
+    kind = "context_length_exceeded"
 
 
 class Unauthorized(ClientError):
@@ -120,6 +128,12 @@ class ContentFiltered(UpstreamRejected):
 
 class UpstreamProtocolError(UpstreamError):
     kind = "upstream_protocol"
+
+
+class ModelOutputInvalid(UpstreamError):
+    """The answer broke the caller's output contract (JSON mode) even after one retry."""
+
+    kind = "invalid_model_output"
 
 
 class NoTokenAvailable(QwenfreeError):

@@ -19,10 +19,12 @@ class StopReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MessageStart:
-    """The answer begins. ``id`` is the continuation handle; ``model`` the upstream model id."""
+    """The answer begins. ``id`` is the continuation handle; ``model`` the upstream model id;
+    ``input_tokens`` the prompt's size as the upstream counted it (our estimate until it says)."""
 
     id: str
     model: str
+    input_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +99,10 @@ class Heartbeat:
 
 @dataclass(frozen=True, slots=True)
 class MessageStop:
-    """The answer ended normally."""
+    """The answer ended normally; ``stop_sequence`` is the caller's stop string that ended it."""
 
     stop_reason: StopReason = StopReason.END_TURN
+    stop_sequence: str | None = None
 
 
 Event = (

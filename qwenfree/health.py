@@ -1,4 +1,5 @@
-"""Small operational routes: liveness, readiness, ping, the token check and the index."""
+"""Small operational routes: liveness, readiness, ping and the token check (the homepage is in
+home.py)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,6 @@ from qwenfree import errors, web
 from qwenfree.sse import dumps
 
 bp = Blueprint("health", __name__)
-
-INDEX = {
-    "service": "qwenfree",
-    "endpoints": [
-        "POST /v1/chat/completions",
-        "GET /v1/models",
-        "GET /v1/models/{id}",
-        "POST /token/check",
-        "GET /healthz",
-        "GET /readyz",
-        "GET /ping",
-    ],
-}
-
-
-@bp.route("/", methods=["GET", "HEAD"])
-def index() -> Response:
-    return web.json_response(INDEX)
 
 
 @bp.get("/ping")

@@ -1,4 +1,4 @@
-"""Flattening a conversation into the single message chat.qwen.ai accepts.
+"""Flattening a conversation into the single message chat.qwen.ai accepts, and its size.
 
 The upstream takes one user message per request, so earlier turns travel as text. Format: a
 lone user message is sent as its own text; anything more becomes a transcript of sections, each
@@ -14,14 +14,27 @@ by content (``:``, ``;``, newlines, even lines of ``=`` survive unchanged)::
     Hello!
     ==== user ====
     What is 2+2?
+
+With tools, the system section ends with the tool catalog, earlier calls and results appear in
+the protocol's own form (``tools/protocol.py``), and a closing system section restates the rules
+for this reply. ``build`` makes the whole message; ``flatten`` only the history.
+
+Size: the WAF in front of chat.qwen.ai challenges request bodies above ~128 KB, so a prompt is
+measured as it travels (JSON-escaped; non-ASCII as ``\\uXXXX``) and refused above
+``Settings.max_prompt_kb``. The same measure estimates tokens: one per 4 bytes of the escaped
+text (about 4 characters of English, 1.5 tokens per CJK character), which keeps
+``count_tokens`` and the refusal consistent with each other.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 
+from qwenfree import errors
 from qwenfree.conversation import (
     Conversation,
+    GenerationParams,
     ImagePart,
     Message,
     ReasoningPart,
@@ -29,44 +42,39 @@ from qwenfree.conversation import (
     ToolCallPart,
     ToolResultPart,
 )
+from qwenfree.tools import protocol
+from qwenfree.tools.engine import OutputRules
 
 PREAMBLE = (
     "The conversation so far is below; each section starts with a header line naming who "
-    "speaks. Answer the last user section as the assistant, without writing a header yourself."
+    "speaks. Continue it with the assistant's next reply, without writing a header yourself."
 )
+BYTES_PER_TOKEN = 4
+ENVELOPE_BYTES = 2048  # the rest of the upstream request body around the prompt text
 
 
-def render_parts(message: Message) -> str:
-    """Render one message's parts as plain text."""
-    out: list[str] = []
-    for part in message.parts:
-        if isinstance(part, TextPart):
-            out.append(part.text)
-        elif isinstance(part, ToolCallPart):
-            call = {"id": part.id, "name": part.name, "arguments": _loads(part.arguments_json)}
-            out.append("[tool call] " + json.dumps(call, ensure_ascii=False))
-        elif isinstance(part, ToolResultPart):
-            label = "[tool error]" if part.is_error else "[tool result]"
-            head = f"{label} id={part.tool_call_id}" + (f" name={part.name}" if part.name else "")
-            out.append(head + "\n" + part.content)
-        elif isinstance(part, ImagePart):
-            out.append(f"[image: {part.url}]" if part.url else "[image]")
-        elif isinstance(part, ReasoningPart):
-            continue  # earlier thinking is not replayed: the model thinks afresh
-    return "\n".join(out)
+def build(
+    conversation: Conversation,
+    params: GenerationParams,
+    messages: tuple[Message, ...] | None = None,
+    *,
+    description_chars: int = 0,
+) -> str:
+    """The upstream message for this reply; ``messages`` (a continued chat's new turn) omits
+    the system section, which the upstream chat already has. Tool descriptions are cut to
+    ``description_chars`` (0: whole)."""
+    rules = OutputRules.of(conversation, params, description_chars)
+    system = None
+    if messages is None:
+        system = "\n\n".join(s for s in (conversation.system, rules.preface()) if s) or None
+    msgs = conversation.messages if messages is None else messages
+    return _render(system, msgs, _call_names(conversation.messages), rules.closing())
 
 
 def flatten(conversation: Conversation, messages: tuple[Message, ...] | None = None) -> str:
     """Render the system prompt and ``messages`` (default: all) as one message text."""
     msgs = conversation.messages if messages is None else messages
-    sections = [(m.role, render_parts(m)) for m in msgs]
-    if conversation.system:
-        sections.insert(0, ("system", conversation.system))
-    if len(sections) == 1 and sections[0][0] == "user":
-        return sections[0][1]
-    fence = _fence(text for _, text in sections)
-    body = "\n".join(f"{fence} {role} {fence}\n{text}" for role, text in sections)
-    return PREAMBLE + "\n\n" + body
+    return _render(conversation.system, msgs, _call_names(conversation.messages))
 
 
 def new_turn(conversation: Conversation) -> tuple[Message, ...]:
@@ -78,17 +86,81 @@ def new_turn(conversation: Conversation) -> tuple[Message, ...]:
     return msgs
 
 
-def _fence(texts: object) -> str:
+def render_parts(message: Message, names: Mapping[str, str] | None = None) -> str:
+    """Render one message's parts as plain text; ``names`` maps call ids to tool names."""
+    out: list[str] = []
+    for part in message.parts:
+        if isinstance(part, TextPart):
+            out.append(part.text)
+        elif isinstance(part, ToolCallPart):
+            out.append(protocol.render_call(part.name, part.arguments_json, part.id))
+        elif isinstance(part, ToolResultPart):
+            out.append(protocol.render_result(part, (names or {}).get(part.tool_call_id, "")))
+        elif isinstance(part, ImagePart):
+            out.append(f"[image: {part.url}]" if part.url else "[image]")
+        elif isinstance(part, ReasoningPart):
+            continue  # earlier thinking is not replayed: the model thinks afresh
+    return "\n".join(out)
+
+
+def wire_size(text: str) -> int:
+    """Bytes the text takes in the upstream request body (``requests`` escapes non-ASCII)."""
+    return len(json.dumps(text))
+
+
+def estimate_tokens(text: str) -> int:
+    """The documented token estimate of a prompt text (see the module docstring)."""
+    return -(-wire_size(text) // BYTES_PER_TOKEN)
+
+
+def count_tokens(
+    conversation: Conversation, params: GenerationParams, *, description_chars: int = 0
+) -> int:
+    """Estimated tokens of the whole prompt this request would send (system, tools, history)."""
+    return estimate_tokens(build(conversation, params, description_chars=description_chars))
+
+
+def check_size(text: str, max_kb: int) -> None:
+    """Refuse a prompt the upstream would challenge; the message follows Anthropic's wording
+    (clients such as Claude Code compact their history when they read it)."""
+    if max_kb <= 0:
+        return
+    budget = max_kb * 1024 - ENVELOPE_BYTES
+    size = wire_size(text)
+    if size > budget:
+        # Exactly Anthropic's wording: Claude Code matches it (and reads both numbers) to
+        # start its automatic compaction.
+        raise errors.PromptTooLong(
+            f"prompt is too long: {estimate_tokens(text)} tokens > "
+            f"{budget // BYTES_PER_TOKEN} maximum",
+            param="messages",
+        )
+
+
+def _render(
+    system: str | None, msgs: Iterable[Message], names: Mapping[str, str], closing: str = ""
+) -> str:
+    sections = [(m.role, render_parts(m, names)) for m in msgs]
+    if system:
+        sections.insert(0, ("system", system))
+    if closing:
+        sections.append(("system", closing))
+    if len(sections) == 1 and sections[0][0] == "user":
+        return sections[0][1]
+    fence = _fence(text for _, text in sections)
+    body = "\n".join(f"{fence} {role} {fence}\n{text}" for role, text in sections)
+    return PREAMBLE + "\n\n" + body
+
+
+def _call_names(messages: Iterable[Message]) -> dict[str, str]:
+    """Tool names by call id, so results that name only the id can be labelled."""
+    return {p.id: p.name for m in messages for p in m.parts if isinstance(p, ToolCallPart) and p.id}
+
+
+def _fence(texts: Iterable[str]) -> str:
     longest = 3
-    for text in texts:  # type: ignore[attr-defined]
-        for line in str(text).split("\n"):
+    for text in texts:
+        for line in text.split("\n"):
             run = len(line) - len(line.lstrip("="))
             longest = max(longest, run)
     return "=" * (longest + 1)
-
-
-def _loads(text: str) -> object:
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return text

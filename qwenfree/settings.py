@@ -21,6 +21,13 @@ class Settings:
     model_aliases: str = "claude-*=default,gemini-*=default,auto=default"
     models_ttl: float = 600.0
     max_body_mb: int = 32
+    # Largest request body (KiB) we send upstream: the chat.qwen.ai WAF answers bodies above
+    # ~128 KB with a captcha. Longer conversations get the dialect's "prompt is too long" error
+    # (so clients compact) instead of being sent; 0 disables the check.
+    max_prompt_kb: int = 120
+    # Tool descriptions longer than this are cut (at a paragraph or sentence end) in the prompt:
+    # Claude Code's 24 tools describe themselves in ~45 KB. 0 keeps them whole.
+    tool_description_chars: int = 2000
     heartbeat_interval: float = 15.0  # ping comments while the upstream is silent; 0 = off
     cooldown_rate_limited: float = 3600.0  # when the upstream gives no wait time
     cooldown_failure: float = 30.0

@@ -74,11 +74,17 @@ def load_or_raise(schema: Schema, data: Any) -> dict[str, Any]:
 
 
 def bearer_tokens() -> list[str]:
-    """Upstream tokens the caller sent: ``Authorization: Bearer T1,T2,...``."""
-    auth = request.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() != "bearer":
-        return []
+    """Upstream tokens the caller sent as its API key, comma-separated (``T1,T2,...``), from
+    ``Authorization: Bearer``, ``x-api-key`` (Anthropic), ``x-goog-api-key`` or ``?key=``
+    (Google), first found wins."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        value = (
+            request.headers.get("x-api-key")
+            or request.headers.get("x-goog-api-key")
+            or request.args.get("key")
+            or ""
+        )
     return [t.strip() for t in value.split(",") if t.strip()]
 
 
@@ -145,6 +151,8 @@ def error_response(err: errors.QwenfreeError) -> Response:
     """Render an error in the dialect of the route (or URL prefix) that failed."""
     dialect = dialect_for_request()
     status, body = dialect.encode_error(err)
+    if field := getattr(dialect, "ERROR_REQUEST_ID", None):  # where a dialect echoes the id
+        body[field] = g.get("request_id", "")
     headers = {}
     if err.retry_after:
         headers["Retry-After"] = str(max(1, round(err.retry_after)))

@@ -605,6 +605,9 @@ class FakeUpstream:
         self.accounts: dict[str, str] = {"demo@example.com": "demo-password"}
         self.models: list[dict[str, Any]] = default_models()
         self.default_text = DEFAULT_TEXT
+        # Completion bodies larger than this (bytes) get the anti-bot punish JSON, as the real
+        # WAF answers bodies above ~128 KB; None = no limit.
+        self.max_body: int | None = None
         self._queues: dict[str, deque[Script]] = {}
         self._emails: dict[str, str] = {}
 
@@ -789,6 +792,8 @@ class FakeUpstream:
         return Script(content_type="image/png", body=PNG)
 
     def _completion(self, req: Recorded, m: re.Match[str]) -> _Reply:
+        if self.max_body is not None and len(req.body) > self.max_body:
+            return waf_json()
         chat = self._live_chat(req.query.get("chat_id"))
         if chat is None:
             return business_error("Not_Found", CHAT_GONE)

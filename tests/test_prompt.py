@@ -35,11 +35,8 @@ def test_tool_calls_and_results_are_rendered_with_ids():
         ),
     )
     text = prompt.flatten(conv)
-    assert (
-        '[tool call] {"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}'
-        in text
-    )
-    assert "[tool result] id=call_1 name=get_weather\nsunny" in text
+    assert '<tool_use name="get_weather" id="call_1">\n{"city":"Paris"}\n</tool_use>' in text
+    assert '<tool_result id="call_1" name="get_weather">\nsunny\n</tool_result>' in text
 
 
 def test_new_turn_is_what_follows_the_last_assistant_message():

@@ -1,7 +1,154 @@
-"""Gemini API routes (gemini-cli, google-genai) under /v1beta and /v1: thin views."""
+"""Gemini API routes (gemini-cli, google-genai) under /v1beta and /v1: thin views.
+
+Model methods arrive as ``models/{model}:{method}``: Flask matches ``<path:name>`` and the view
+splits on the last ``:``. ``GET /v1/models`` and ``GET /v1/models/{id}`` belong to the OpenAI
+blueprint, which answers in Gemini's shape when the request carries Google's headers
+(google-genai calls ``/v1`` by default, gemini-cli ``/v1beta``).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from qwenfree import errors, web
+from qwenfree.accumulate import accumulate
+from qwenfree.conversation import GenerationParams
+from qwenfree.dialects.gemini import translate
+from qwenfree.dialects.gemini.schemas import CountTokensSchema, GenerateContentSchema
 
 bp = Blueprint("gemini", __name__)
+
+
+class Unimplemented(errors.ClientError):
+    """A Gemini method the upstream cannot serve (embeddings)."""
+
+    status = 501
+    kind = "unimplemented"
+
+
+def caller_tokens() -> list[str]:
+    """Upstream tokens from ``x-goog-api-key``, ``?key=`` or ``Authorization: Bearer``."""
+    raw = request.headers.get("x-goog-api-key") or request.args.get("key") or ""
+    tokens = [t.strip() for t in raw.split(",") if t.strip()]
+    return tokens or web.bearer_tokens()
+
+
+@bp.get("/v1beta/models")
+def list_models() -> Response:
+    """List the Qwen models (and their mode variants) as Gemini Model resources."""
+    tokens = caller_tokens()
+    models, _ = web.state().service.catalog.models(tokens[0] if tokens else None)
+    return web.json_response(translate.encode_models(models))
+
+
+@bp.get("/v1beta/models/<path:name>")
+def get_model(name: str) -> Response:
+    """Describe one model; Gemini names such as ``gemini-2.5-flash`` resolve to their Qwen model."""
+    return web.json_response(describe_model(name))
+
+
+def describe_model(name: str) -> dict[str, Any]:
+    """The Model resource for ``name``, aliases (``gemini-*``) and mode suffixes included."""
+    tokens = caller_tokens()
+    name = name.removeprefix("models/")
+    resolved = web.state().service.catalog.resolve(name, tokens[0] if tokens else None)
+    return translate.encode_model(resolved.model, name)
+
+
+@bp.post("/v1beta/models/<path:name>")
+@bp.post("/v1/models/<path:name>")
+def model_method(name: str) -> Response:
+    """Call a model method: ``:generateContent``, ``:streamGenerateContent`` (``?alt=sse``),
+    ``:countTokens``; ``:embedContent`` and ``:batchEmbedContents`` answer 501."""
+    model, sep, method = name.removeprefix("models/").rpartition(":")
+    handler = METHODS.get(method) if sep else None
+    if handler is None:
+        raise errors.NotFound(f"No method '{method or name}' on models; try generateContent")
+    return handler(model)
+
+
+def generate(model: str) -> Response:
+    return _generate(model, stream=False)
+
+
+def stream_generate(model: str) -> Response:
+    return _generate(model, stream=True)
+
+
+def _generate(model: str, *, stream: bool) -> Response:
+    st = web.state()
+    tokens = caller_tokens()
+    if not tokens:
+        raise errors.Unauthorized(
+            "Send your chat.qwen.ai token as the API key ('x-goog-api-key', '?key=' or "
+            "'Authorization: Bearer')"
+        )
+    payload = web.load_or_raise(GenerateContentSchema(), web.json_body())
+    payload |= {"model": model or st.settings.default_model, "stream": stream}
+    conversation, params = translate.to_conversation(payload)
+    params = _fit_thinking(params, tokens)
+    events = st.service.stream(conversation, params, tokens)
+    if not stream:
+        return web.json_response(translate.encode_completion(accumulate(events), params))
+    if request.args.get("alt") == "sse":
+        return web.stream_response(events, translate, params)
+    return web.json_response(_chunk_list(events, params))  # Google's JSON-array streaming
+
+
+def _fit_thinking(params: GenerationParams, tokens: list[str]) -> GenerationParams:
+    """Gemini clients ask for thinking by default: a Qwen model that cannot think just answers."""
+    if not params.thinking:
+        return params
+    model = web.state().service.catalog.resolve(params.model, tokens[0]).model
+    if model.thinking or not model.known:
+        return params
+    return dataclasses.replace(params, thinking=None, thinking_budget=None)
+
+
+def _chunk_list(events: Iterator[object], params: GenerationParams) -> list[Any]:
+    """Every response chunk, for ``streamGenerateContent`` without ``alt=sse``."""
+    events = iter(events)
+    try:
+        return [message.data for message in translate.encode_events(events, params)]
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+
+
+def count_tokens(model: str) -> Response:
+    """``{"totalTokens": N}`` for ``contents`` or a whole ``generateContentRequest``."""
+    body = web.load_or_raise(CountTokensSchema(), web.json_body())
+    inner = body.get("generateContentRequest")
+    if inner is not None:
+        payload = web.load_or_raise(GenerateContentSchema(), inner)
+    elif body.get("contents"):
+        payload = {"contents": body["contents"]}
+    else:
+        raise errors.InvalidRequest(
+            "countTokens needs 'contents' or 'generateContentRequest'", param="contents"
+        )
+    conversation, _ = translate.to_conversation(payload | {"model": model})
+    total = translate.count_tokens(conversation)
+    details = [{"modality": "TEXT", "tokenCount": total}]
+    return web.json_response({"totalTokens": total, "promptTokensDetails": details})
+
+
+def embed(model: str) -> Response:
+    raise Unimplemented(
+        "Embeddings are not available: chat.qwen.ai has no embedding models "
+        f"(asked for '{model}'). Use a dedicated embedding service."
+    )
+
+
+METHODS: dict[str, Callable[[str], Response]] = {
+    "generateContent": generate,
+    "streamGenerateContent": stream_generate,
+    "countTokens": count_tokens,
+    "embedContent": embed,
+    "batchEmbedContents": embed,
+}

@@ -1,14 +1,48 @@
-"""Gemini generateContent <-> the neutral model. Pure functions, no Flask."""
+"""Gemini generateContent <-> the neutral model. Pure functions, no Flask.
+
+Request side: ``contents`` become messages and ``tools``/``toolConfig`` tool specs and the tool
+choice (part by part in ``contents.py``, split out for size); ``generationConfig`` becomes the
+params. Two neutral keys go into ``GenerationParams.extra``: ``include_thoughts`` (bool) and, in
+JSON mode, ``json_schema`` (a JSON Schema; ``{}`` when the caller only asked for JSON).
+Response side: one full GenerateContentResponse per SSE ``data:`` frame, never a comment, the
+last one with ``finishReason`` and ``usageMetadata``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from qwenfree import errors
+from qwenfree import errors, prompt
+from qwenfree.accumulate import Completion, ToolCall
 from qwenfree.catalog import ModelInfo
-from qwenfree.sse import SSEMessage
+from qwenfree.conversation import Conversation, GenerationParams
+from qwenfree.dialects.gemini import contents
+from qwenfree.events import (
+    Citations,
+    ImageOutput,
+    MessageStart,
+    MessageStop,
+    ReasoningDelta,
+    Source,
+    StopReason,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+from qwenfree.sse import SSEMessage, dumps
 
+FINISH_REASONS = {
+    StopReason.END_TURN: "STOP",
+    StopReason.MAX_TOKENS: "MAX_TOKENS",
+    StopReason.TOOL_USE: "STOP",  # Gemini signals calls by their parts, not the reason
+    StopReason.STOP_SEQUENCE: "STOP",
+    StopReason.CONTENT_FILTER: "SAFETY",
+}
 # HTTP status -> google.rpc status name
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -24,11 +58,229 @@ STATUS_NAMES = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+# thinkingLevel -> thinking on/off (the same split as OpenAI's reasoning_effort)
+THINKING_LEVELS = {"MINIMAL": False, "LOW": False, "MEDIUM": True, "HIGH": True}
+FENCED = re.compile(r"\A\s*```[\w+-]*[ \t]*\n(.*?)\n?```\s*\Z", re.DOTALL)
+GENERATION_METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
+RPC_TYPE = "type.googleapis.com/google.rpc."
+
+
+# ------------------------------------------------------------------------------ requests
+
+
+def to_conversation(payload: Mapping[str, Any]) -> tuple[Conversation, GenerationParams]:
+    """Translate a validated (camelized) generateContent body; ``model``/``stream`` are set."""
+    if payload.get("cachedContent"):
+        raise errors.InvalidRequest("cachedContent is not supported", param="cachedContent")
+    messages = contents.messages(payload["contents"])
+    if not any(m.role in ("user", "tool") for m in messages):
+        raise errors.InvalidRequest(
+            "contents must include a user turn with at least one part", param="contents"
+        )
+    tools, search = contents.tools(payload.get("tools") or ())
+    choice, allowed = contents.tool_choice(payload.get("toolConfig"))
+    if allowed:
+        tools = tuple(t for t in tools if t.name in allowed)
+    system = contents.system_text(payload.get("systemInstruction"))
+    conversation = Conversation(system=system or None, messages=messages, tools=tools)
+    return conversation, _params(payload, choice, search)
+
+
+def _params(payload: Mapping[str, Any], choice: str | None, search: bool) -> GenerationParams:
+    gen = payload.get("generationConfig") or {}
+    think = gen.get("thinkingConfig") or {}
+    thinking, budget = _thinking(think)
+    extra: dict[str, object] = {"include_thoughts": bool(think.get("includeThoughts"))}
+    schema = _response_schema(gen)
+    if schema is not None:
+        extra["json_schema"] = schema
+    return GenerationParams(
+        model=payload["model"],
+        stream=bool(payload.get("stream")),
+        max_tokens=gen.get("maxOutputTokens"),
+        temperature=gen.get("temperature"),
+        top_p=gen.get("topP"),
+        stop=tuple(gen.get("stopSequences") or ()),
+        tool_choice=choice,
+        thinking=thinking,
+        thinking_budget=budget,
+        search=search,
+        extra=extra,
+    )
+
+
+def _thinking(config: Mapping[str, Any]) -> tuple[bool | None, int | None]:
+    """thinkingBudget 0 = off, -1 = on (dynamic), N = on with N tokens; else thinkingLevel."""
+    budget, level = config.get("thinkingBudget"), config.get("thinkingLevel")
+    if budget is not None:
+        return (budget != 0), (budget if budget > 0 else None)
+    if level:
+        return THINKING_LEVELS.get(level.upper()), None
+    return None, None
+
+
+def _response_schema(gen: Mapping[str, Any]) -> dict[str, Any] | None:
+    if str(gen.get("responseMimeType") or "").lower() != "application/json":
+        return None
+    schema = gen.get("responseJsonSchema") or gen.get("responseSchema") or {}
+    return contents.json_schema(schema) if isinstance(schema, Mapping) else {}
+
+
+def count_tokens(conversation: Conversation) -> int:
+    """Estimate the prompt's tokens: about one per CJK character, one per 4 other characters."""
+    text = prompt.flatten(conversation) + "".join(dumps(t.parameters) for t in conversation.tools)
+    wide = sum(1 for ch in text if ord(ch) >= 0x2E80)
+    return max(1, wide + (len(text) - wide + 3) // 4)
+
+
+# ------------------------------------------------------------------------------ responses
+
+
+def encode_events(events: Iterable[object], params: GenerationParams) -> Iterator[SSEMessage]:
+    """One full GenerateContentResponse per event worth sending; Heartbeat sends nothing."""
+    stream = _Stream(params)
+    for ev in events:
+        yield from (SSEMessage(data=body) for body in stream.feed(ev))
+
+
+@dataclass
+class _Stream:
+    params: GenerationParams
+    response_id: str = ""
+    usage: Usage | None = None
+    sources: list[Source] = field(default_factory=list)
+    calls: dict[int, ToolCall] = field(default_factory=dict)
+    held: list[str] = field(default_factory=list)  # JSON-mode text, sent unfenced at the end
+    malformed: bool = False  # a call's arguments were not a JSON object
+
+    def feed(self, ev: object) -> Iterator[dict[str, Any]]:
+        if self.calls and not isinstance(ev, (ToolCallStart, ToolCallDelta)):
+            yield from self._flush_calls()
+        if isinstance(ev, MessageStart):
+            self.response_id = ev.id
+        elif isinstance(ev, TextDelta):
+            if "json_schema" in self.params.extra:
+                self.held.append(ev.text)
+            else:
+                yield self._body([{"text": ev.text}])
+        elif isinstance(ev, ReasoningDelta) and self.params.extra.get("include_thoughts"):
+            yield self._body([{"text": ev.text, "thought": True}])
+        elif isinstance(ev, ToolCallStart):
+            self.calls[ev.index] = ToolCall(ev.id, ev.name)
+        elif isinstance(ev, ToolCallDelta) and ev.index in self.calls:
+            self.calls[ev.index].arguments += ev.arguments
+        elif isinstance(ev, ImageOutput):
+            yield self._body([{"text": _markdown_image(ev)}])
+        elif isinstance(ev, Citations):
+            self.sources.extend(ev.sources)
+        elif isinstance(ev, Usage):
+            self.usage = ev
+        elif isinstance(ev, MessageStop):
+            yield from self._finish(ev.stop_reason)
+
+    def _flush_calls(self) -> Iterator[dict[str, Any]]:
+        parts, malformed = _call_parts(self.calls[i] for i in sorted(self.calls))
+        self.calls.clear()
+        self.malformed = self.malformed or malformed
+        if parts:
+            yield self._body(parts)
+
+    def _finish(self, reason: StopReason) -> Iterator[dict[str, Any]]:
+        if self.held:
+            yield self._body([{"text": unfence("".join(self.held))}])
+        finish = "MALFORMED_FUNCTION_CALL" if self.malformed else FINISH_REASONS[reason]
+        yield self._body([], finish, self.usage, self.sources)
+
+    def _body(self, parts: list[dict[str, Any]], *last: Any) -> dict[str, Any]:
+        """A response chunk; ``last`` = (finishReason, usage, sources) for the final one."""
+        return _response(parts, self.params, self.response_id, *last)
+
+
+def encode_completion(done: Completion, params: GenerationParams) -> dict[str, Any]:
+    """The GenerateContentResponse for a folded answer."""
+    parts: list[dict[str, Any]] = []
+    if done.reasoning and params.extra.get("include_thoughts"):
+        parts.append({"text": done.reasoning, "thought": True})
+    text = "\n\n".join(t for t in [done.text, *map(_markdown_image, done.images)] if t)
+    if "json_schema" in params.extra:
+        text = unfence(text)
+    if text:
+        parts.append({"text": text})
+    calls, malformed = _call_parts(done.tool_calls)
+    finish = "MALFORMED_FUNCTION_CALL" if malformed else FINISH_REASONS[done.stop_reason]
+    return _response(parts + calls, params, done.id, finish, done.usage, done.sources)
+
+
+def _call_parts(calls: Iterable[ToolCall]) -> tuple[list[dict[str, Any]], bool]:
+    """functionCall parts; ``True`` when some call's arguments are not a JSON object."""
+    parts: list[dict[str, Any]] = []
+    for call in calls:
+        try:
+            args = json.loads(call.arguments or "{}")
+        except ValueError:
+            return [], True
+        if not isinstance(args, dict):
+            return [], True
+        part = {"name": call.name, "args": args} | ({"id": call.id} if call.id else {})
+        parts.append({"functionCall": part})
+    return parts, False
+
+
+def _response(
+    parts: list[dict[str, Any]],
+    params: GenerationParams,
+    response_id: str,
+    finish: str | None = None,
+    usage: Usage | None = None,
+    sources: Sequence[Source] = (),
+) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    if sources:
+        chunks = [{"web": {"uri": s.url, "title": s.title}} for s in sources]
+        candidate["groundingMetadata"] = {"groundingChunks": chunks}
+    body: dict[str, Any] = {"candidates": [candidate]}
+    if usage is not None:
+        body["usageMetadata"] = _usage(usage)
+    body["modelVersion"] = params.model
+    body["responseId"] = response_id
+    return body
+
+
+def _usage(u: Usage) -> dict[str, int]:
+    return {
+        "promptTokenCount": u.input_tokens,
+        "candidatesTokenCount": max(0, u.output_tokens - u.reasoning_tokens),
+        "thoughtsTokenCount": u.reasoning_tokens,
+        "totalTokenCount": u.input_tokens + max(u.output_tokens, u.reasoning_tokens),
+    }
+
+
+def unfence(text: str) -> str:
+    """Drop a markdown code fence around a whole JSON answer (models like to add one)."""
+    found = FENCED.match(text)
+    return found.group(1).strip() if found else text.strip()
+
+
+def _markdown_image(image: ImageOutput) -> str:
+    return f"![image]({image.url})"
+
+
+# ------------------------------------------------------------------------------ errors, models
 
 
 def error_body(err: errors.QwenfreeError) -> dict[str, Any]:
-    status = STATUS_NAMES.get(err.status, "INTERNAL")
-    return {"error": {"code": err.status, "message": err.message, "status": status}}
+    """A google.rpc.Status: code, message, status name, ErrorInfo and (if known) RetryInfo."""
+    details: list[dict[str, Any]] = [
+        {"@type": RPC_TYPE + "ErrorInfo", "reason": err.kind.upper(), "domain": "qwenfree"}
+    ]
+    if err.retry_after:
+        delay = f"{max(1, round(err.retry_after))}s"
+        details.append({"@type": RPC_TYPE + "RetryInfo", "retryDelay": delay})
+    name = STATUS_NAMES.get(err.status, "INTERNAL")
+    body = {"code": err.status, "message": err.message, "status": name, "details": details}
+    return {"error": body}
 
 
 def encode_error(err: errors.QwenfreeError) -> tuple[int, dict[str, Any]]:
@@ -41,22 +293,21 @@ def encode_stream_error(err: errors.QwenfreeError) -> SSEMessage:
     return SSEMessage(data=error_body(err))
 
 
-def encode_models(models: Sequence[ModelInfo]) -> dict[str, Any]:
-    """``GET /v1beta/models`` in Gemini's shape."""
+def encode_model(m: ModelInfo, name: str) -> dict[str, Any]:
+    """One Gemini Model resource for the model the caller knows as ``name``."""
     return {
-        "models": [
-            {
-                "name": f"models/{variant}",
-                "baseModelId": m.id,
-                "version": "001",
-                "displayName": m.name,
-                "description": f"{m.name} on chat.qwen.ai",
-                "inputTokenLimit": m.context_length,
-                "outputTokenLimit": m.max_output,
-                "supportedGenerationMethods": ["generateContent", "countTokens"],
-                "thinking": m.thinking,
-            }
-            for m in models
-            for variant in m.variants()
-        ]
+        "name": f"models/{name}",
+        "baseModelId": m.id,
+        "version": "001",
+        "displayName": m.name,
+        "description": f"{m.name} on chat.qwen.ai",
+        "inputTokenLimit": m.context_length,
+        "outputTokenLimit": m.max_output,
+        "supportedGenerationMethods": GENERATION_METHODS,
+        "thinking": m.thinking,
     }
+
+
+def encode_models(models: Sequence[ModelInfo]) -> dict[str, Any]:
+    """``GET /v1beta/models`` in Gemini's shape: every model and mode variant."""
+    return {"models": [encode_model(m, variant) for m in models for variant in m.variants()]}

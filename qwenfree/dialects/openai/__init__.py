@@ -39,6 +39,10 @@ def list_models() -> Response:
 @bp.get("/models/<path:model_id>")
 def get_model(model_id: str) -> Response:
     tokens = web.bearer_tokens()
+    dialect = web.dialect_for_request()
+    if dialect is not translate and hasattr(dialect, "encode_model"):  # google-genai uses /v1
+        resolved = web.state().service.catalog.resolve(model_id, tokens[0] if tokens else None)
+        return web.json_response(dialect.encode_model(resolved.model, model_id))
     models, _ = web.state().service.catalog.models(tokens[0] if tokens else None)
     for m in models:
         for variant in m.variants():

@@ -7,6 +7,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MAX_MESSAGES = 10_000
+CHOICE_MODES = ("none", "auto", "required")
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 
 
 def _content(value: object) -> None:
@@ -48,16 +50,42 @@ class MessageSchema(Schema):
 
 
 class ToolSchema(Schema):
+    """A tool; types other than ``function`` (custom, built-in) are accepted and ignored."""
+
     class Meta:
         unknown = EXCLUDE
 
     type = fields.String(load_default="function")
-    function = fields.Dict(required=True)
+    function = fields.Dict(load_default=None, allow_none=True)
 
     @validates_schema
     def _named(self, data: dict, **_: object) -> None:
-        if not isinstance(data["function"].get("name"), str) or not data["function"]["name"]:
+        if data["type"] != "function":
+            return
+        fn = data.get("function") or {}
+        if not isinstance(fn.get("name"), str) or not fn["name"]:
             raise ValidationError("a function tool needs a 'name'", "function")
+        if not isinstance(fn.get("parameters") or {}, dict):
+            raise ValidationError("'parameters' must be a JSON Schema object", "function")
+
+
+def _tool_choice(value: object) -> None:
+    if value is None or value in CHOICE_MODES:
+        return
+    fn = value.get("function") if isinstance(value, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+        raise ValidationError(
+            "must be 'none', 'auto', 'required' or {'type': 'function', 'function': {'name': …}}"
+        )
+
+
+def _response_format(value: dict) -> None:
+    if value.get("type") not in RESPONSE_FORMATS:
+        raise ValidationError(f"'type' must be one of {', '.join(RESPONSE_FORMATS)}")
+    if value["type"] == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), dict):
+            raise ValidationError("json_schema needs a 'json_schema' object with a 'schema'")
 
 
 class StreamOptionsSchema(Schema):
@@ -87,7 +115,9 @@ class ChatCompletionSchema(Schema):
     top_p = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 1))
     stop = fields.Raw(load_default=None, allow_none=True)
     tools = fields.List(fields.Nested(ToolSchema), load_default=None, allow_none=True)
-    tool_choice = fields.Raw(load_default=None, allow_none=True)
+    tool_choice = fields.Raw(load_default=None, allow_none=True, validate=_tool_choice)
+    parallel_tool_calls = fields.Boolean(load_default=None, allow_none=True)
+    response_format = fields.Dict(load_default=None, allow_none=True, validate=_response_format)
     enable_thinking = fields.Boolean(load_default=None, allow_none=True)
     thinking_budget = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1)

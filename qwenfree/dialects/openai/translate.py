@@ -60,6 +60,8 @@ ERROR_TYPES = {
     "upstream_timeout": ("server_error", "timeout"),
     "upstream_challenged": ("server_error", "upstream_challenged"),
     "upstream_empty": ("server_error", "upstream_empty"),
+    "context_length_exceeded": ("invalid_request_error", "context_length_exceeded"),
+    "invalid_model_output": ("server_error", "invalid_model_output"),
 }
 EFFORT_THINKS = {
     "none": False,
@@ -101,7 +103,9 @@ def to_conversation(payload: Mapping[str, Any]) -> tuple[Conversation, Generatio
     conversation = Conversation(
         system="\n\n".join(s for s in system if s) or None,
         messages=tuple(messages),
-        tools=tuple(_tool(t["function"]) for t in payload.get("tools") or ()),
+        tools=tuple(
+            _tool(t["function"]) for t in payload.get("tools") or () if t["type"] == "function"
+        ),
     )
     return conversation, _params(payload)
 
@@ -114,7 +118,11 @@ def _params(payload: Mapping[str, Any]) -> GenerationParams:
     stream_options = payload.get("stream_options") or {}
     choice = payload.get("tool_choice")
     if isinstance(choice, Mapping):
-        choice = ((choice.get("function") or {}).get("name")) or "required"
+        choice = choice["function"]["name"]
+    extra: dict[str, object] = {"include_usage": bool(stream_options.get("include_usage"))}
+    schema = _json_schema(payload.get("response_format"))
+    if schema is not None:
+        extra["json_schema"] = schema
     return GenerationParams(
         model=payload["model"],
         stream=bool(payload.get("stream")),
@@ -125,10 +133,21 @@ def _params(payload: Mapping[str, Any]) -> GenerationParams:
         tool_choice=choice,
         thinking=thinking,
         thinking_budget=payload.get("thinking_budget"),
+        parallel_tool_calls=payload.get("parallel_tool_calls") is not False,
         search=payload.get("web_search_options") is not None,
         continuation=payload.get("conversation_id"),
-        extra={"include_usage": bool(stream_options.get("include_usage"))},
+        extra=extra,
     )
+
+
+def _json_schema(response_format: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """JSON mode's neutral form: the schema to satisfy (an object for ``json_object``)."""
+    kind = (response_format or {}).get("type")
+    if kind == "json_object":
+        return {"type": "object"}
+    if kind == "json_schema":
+        return response_format["json_schema"].get("schema") or {}  # type: ignore[index]
+    return None
 
 
 def _parts(content: Any) -> list[Part]:

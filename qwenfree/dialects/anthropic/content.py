@@ -1,0 +1,103 @@
+"""Anthropic content blocks -> neutral message parts (the request side of translate.py).
+
+Blocks the upstream cannot use (``redacted_thinking``, server-tool blocks, unknown types) are
+skipped; images and documents become parts; ``tool_result`` content is flattened to text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from qwenfree.conversation import (
+    ImagePart,
+    Message,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+
+# Claude Code puts a per-request billing line first in the system prompt; it means nothing
+# upstream and would change the prompt on every request.
+SYSTEM_NOISE = ("x-anthropic-billing-header:",)
+
+
+def system_text(system: Any) -> str | None:
+    if system is None:
+        return None
+    texts = [system] if isinstance(system, str) else [block_text(b) for b in system]
+    kept = [t for t in texts if t and not t.startswith(SYSTEM_NOISE)]
+    return "\n\n".join(kept) or None
+
+
+def message(raw: Mapping[str, Any]) -> Message:
+    role, content = raw["role"], raw["content"]
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    parts = tuple(p for b in blocks if (p := part(b)) is not None)
+    if role == "user" and parts and all(isinstance(p, ToolResultPart) for p in parts):
+        role = "tool"
+    return Message(role, parts)
+
+
+def part(block: Mapping[str, Any]) -> Part | None:
+    kind = block["type"]
+    if kind == "text":
+        return TextPart(str(block.get("text") or ""))
+    if kind == "tool_use":
+        arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
+        return ToolCallPart(str(block.get("id") or ""), str(block.get("name") or ""), arguments)
+    if kind == "tool_result":
+        return ToolResultPart(
+            str(block.get("tool_use_id") or ""),
+            result_text(block.get("content")),
+            is_error=bool(block.get("is_error")),
+        )
+    if kind == "thinking":
+        return ReasoningPart(str(block.get("thinking") or ""))
+    if kind in ("image", "document"):
+        return media(block)
+    return None  # redacted_thinking, server tool blocks, …: nothing the upstream can use
+
+
+def media(block: Mapping[str, Any]) -> Part:
+    source = block.get("source") or {}
+    if source.get("type") == "text":
+        return TextPart(str(source.get("data") or ""))
+    if source.get("type") == "url":
+        return ImagePart(url=str(source.get("url") or ""))
+    return ImagePart(str(source.get("media_type") or ""), data=source.get("data"))
+
+
+def result_text(content: Any) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    out = []
+    for block in content:
+        if not isinstance(block, Mapping):
+            continue
+        if block.get("type") == "text":
+            out.append(block_text(block))
+        elif block.get("type") == "tool_reference":
+            out.append(f"[the tool {block.get('tool_name')} is now available]")
+        else:
+            out.append(f"[{block.get('type')}]")
+    return "\n".join(out)
+
+
+def block_text(block: Any) -> str:
+    return str(block.get("text") or "") if isinstance(block, Mapping) else ""
+
+
+def referenced_tools(messages: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Deferred tools (``defer_loading``) a tool search has loaded: they are named by
+    ``tool_reference`` blocks in tool results, and only then offered to the model."""
+    names = set()
+    for message in messages:
+        for block in message["content"] if isinstance(message["content"], list) else ():
+            for inner in block.get("content") or () if block["type"] == "tool_result" else ():
+                if isinstance(inner, Mapping) and inner.get("type") == "tool_reference":
+                    names.add(str(inner.get("tool_name") or ""))
+    return names

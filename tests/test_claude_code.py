@@ -1,0 +1,121 @@
+"""The real Claude Code CLI against the gateway and the fake upstream: it must call a tool.
+
+The fake is scripted: its first answer is a Write call in the engine's protocol, its second (after
+it sees the tool result in the prompt) is plain text. A tiny WSGI middleware records what the
+CLI sent, since the fake only sees our side. Skipped, with the reason, when the CLI is absent
+(``.ci/install-clis.sh`` installs it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import fake_upstream as fu
+from tests.conftest import TOKEN
+from tests.test_tools import call
+
+CLAUDE = (
+    Path(__file__).resolve().parent.parent / ".ci" / "clis" / "node_modules" / ".bin" / "claude"
+)
+
+pytestmark = pytest.mark.skipif(
+    not CLAUDE.exists(), reason=f"Claude Code CLI not installed at {CLAUDE} (.ci/install-clis.sh)"
+)
+
+
+def record(app: Any) -> list[dict[str, Any]]:
+    """Wrap the app so every request's method, path, query, headers and JSON body are kept."""
+    seen: list[dict[str, Any]] = []
+    inner = app.wsgi_app
+
+    def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        headers = {
+            k[5:].lower().replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")
+        }
+        entry = {
+            "method": environ["REQUEST_METHOD"],
+            "path": environ["PATH_INFO"],
+            "query": environ.get("QUERY_STRING", ""),
+            "headers": headers,
+            "body": json.loads(body) if body[:1] == b"{" else None,
+        }
+        seen.append(entry)
+
+        def start(status: str, *args: Any) -> Any:
+            entry["status"] = int(status.split()[0])
+            return start_response(status, *args)
+
+        return inner(environ, start)
+
+    app.wsgi_app = middleware
+    return seen
+
+
+def run_claude(url: str, workdir: Path, home: Path, auth: dict[str, str], task: str) -> Any:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "ANTHROPIC_BASE_URL": url,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+    } | auth
+    return subprocess.run(
+        [str(CLAUDE), "-p", task, "--allowedTools", "Write"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [{"ANTHROPIC_API_KEY": TOKEN}, {"ANTHROPIC_AUTH_TOKEN": TOKEN}],
+    ids=["x-api-key", "bearer"],
+)
+def test_claude_code_writes_a_file_through_a_tool_call(gateway, fake, tmp_path, auth):
+    workdir, home = tmp_path / "work", tmp_path / "home"
+    workdir.mkdir()
+    home.mkdir()
+    target = workdir / "hello.txt"
+    write = call("Write", {"file_path": str(target), "content": "hello from qwen\n"})
+    fake.enqueue(
+        fu.answer("I'll create the file.\n" + write + "\n"), fu.answer("Created hello.txt.")
+    )
+    seen = record(gateway.app)
+
+    done = run_claude(gateway.url, workdir, home, auth, "Create hello.txt saying hello from qwen")
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert target.read_text() == "hello from qwen\n"
+    assert "Created hello.txt." in done.stdout
+    posts = [r for r in seen if r["method"] == "POST"]
+    assert [(r["path"], r["query"], r["status"]) for r in posts] == [
+        ("/v1/messages", "beta=true", 200),
+        ("/v1/messages", "beta=true", 200),
+    ]
+    assert {r["method"] for r in seen} <= {"POST", "HEAD"}  # at most a reachability probe
+    first, second = (r["body"] for r in posts)
+    headers = posts[0]["headers"]
+    assert headers["anthropic-version"] == "2023-06-01" and headers["x-app"] == "cli"
+    key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+    assert key == TOKEN
+    assert first["stream"] is True and "Write" in {t["name"] for t in first["tools"]}
+    assert first["model"].startswith("claude-") and first["thinking"]["type"] == "adaptive"
+    tool_use = second["messages"][-2]["content"][-1]
+    result = second["messages"][-1]["content"][0]
+    assert tool_use["type"] == "tool_use" and tool_use["name"] == "Write"
+    assert result["type"] == "tool_result" and result["tool_use_id"] == tool_use["id"]
+    upstream = fake.completions()[-1].json["messages"][0]["content"]
+    assert f'<tool_result id="{tool_use["id"]}" name="Write">' in upstream
