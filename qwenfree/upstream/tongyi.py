@@ -1,0 +1,141 @@
+"""Tongyi (qianwen.biz.aliyun.com) protocol: request bodies out, neutral events and typed errors
+in. The second backend, for holders of ``tongyi_sso_ticket`` / ``login_aliyunid_ticket``.
+
+Its stream is cumulative: every frame repeats the whole answer so far, so only the part beyond
+what was already emitted becomes a delta (a shorter or equal snapshot emits nothing). See
+upstream-tongyi.md §2-§3.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from qwenfree import errors
+from qwenfree.events import Event, ImageOutput, ReasoningDelta, TextDelta
+
+LONG_TICKET = 100  # longer tickets are login_aliyunid_ticket, shorter tongyi_sso_ticket
+MODELS = ("qwen3-235b-a22b", "qwen3-coder-plus", "qwen3-30b-a3b", "qwen-max-latest")
+AUTH_CODES = ("LOGIN", "AUTH", "TOKEN", "TICKET", "SESSION_EXPIRED")
+LIMIT_CODES = ("LIMIT", "QUOTA", "FREQUENT", "TOO_MANY")
+
+
+def is_ticket(credential: str) -> bool:
+    """True for a Tongyi ticket, False for a chat.qwen.ai JWT (three dot-separated parts)."""
+    return not (credential.startswith("eyJ") and credential.count(".") == 2)
+
+
+def cookie(ticket: str) -> str:
+    """The cookie the Tongyi site expects for a ticket."""
+    name = "login_aliyunid_ticket" if len(ticket) > LONG_TICKET else "tongyi_sso_ticket"
+    return f"{name}={ticket}; aliyun_choice=intl; _samesite_flag_=true; t={uuid.uuid4().hex}"
+
+
+def conversation_body(
+    text: str, *, model: str, session_id: str, parent_id: str, search: bool
+) -> dict[str, Any]:
+    """Body of ``POST /dialog/conversation`` carrying one merged prompt."""
+    return {
+        "mode": "chat",
+        "model": model,
+        "action": "next",
+        "userAction": "chat",
+        "requestId": uuid.uuid4().hex,
+        "sessionId": session_id,
+        "sessionType": "text_chat",
+        "parentMsgId": parent_id,
+        "params": {"fileUploadBatchId": str(uuid.uuid4()), "searchType": "deep" if search else ""},
+        "contents": [{"content": text, "contentType": "text", "role": "user"}],
+    }
+
+
+def business_error(body: Mapping[str, Any]) -> errors.QwenfreeError | None:
+    """The error a ``{"success": false, "errorCode", "errorMsg"}`` body stands for, if any."""
+    if body.get("success") is not False:
+        return None
+    return coded_error(str(body.get("errorCode") or ""), str(body.get("errorMsg") or ""))
+
+
+def coded_error(code: str, message: str) -> errors.QwenfreeError:
+    said = f"Tongyi: {code or 'error'}" + (f": {message}" if message else "")
+    upper = code.upper()
+    if any(word in upper for word in AUTH_CODES):
+        return errors.UpstreamTokenRejected(said)
+    if any(word in upper for word in LIMIT_CODES):
+        return errors.UpstreamRateLimited(said)
+    return errors.UpstreamUnavailable(said)
+
+
+class TongyiParser:
+    """Cumulative snapshots to deltas, per content type, for one answer."""
+
+    def __init__(self) -> None:
+        self.session_id = ""
+        self.msg_id = ""
+        self.answered = False
+        self.usage = None  # Tongyi reports no token counts
+        self.response_id: str | None = None
+        self.created_id: str | None = None
+        self._sent: dict[str, int] = {}  # content type -> characters emitted
+        self._images: set[str] = set()
+
+    def parse(self, payload: str) -> list[Event]:
+        """Events for one SSE data payload; raise on an in-band error."""
+        payload = payload.strip()
+        if not payload or payload in ("[DONE]", "[heartbeat]"):
+            return []
+        try:
+            frame = json.loads(payload)
+        except json.JSONDecodeError:
+            raise errors.UpstreamProtocolError("Tongyi sent an unreadable frame") from None
+        if not isinstance(frame, dict):
+            return []
+        try:
+            return self._frame(frame)
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise errors.UpstreamProtocolError("Tongyi sent a frame of an unknown shape") from exc
+
+    def _frame(self, frame: dict[str, Any]) -> list[Event]:
+        if (err := business_error(frame)) is not None:
+            raise err
+        self.session_id = str(frame.get("sessionId") or self.session_id)
+        self.msg_id = str(frame.get("msgId") or self.msg_id)
+        self.response_id = self.msg_id or None
+        out: list[Event] = []
+        for part in frame.get("contents") or ():
+            out += self._part(part)
+        if frame.get("msgStatus") == "finished":
+            if frame.get("errorCode"):
+                raise coded_error(str(frame["errorCode"]), "the answer failed")
+            if frame.get("canShare") is False:
+                raise errors.ContentFiltered("Tongyi stopped the answer: content policy")
+        return out
+
+    def _part(self, part: Mapping[str, Any]) -> list[Event]:
+        kind = str(part.get("contentType") or "text")
+        content = part.get("content")
+        if not isinstance(content, str):
+            return []
+        if kind == "text2image" or part.get("contentFrom") == "text2image":
+            return self._image_urls(content)
+        if kind not in ("text", "think"):
+            return []
+        sent = self._sent.get(kind, 0)
+        if len(content) <= sent:
+            return []  # a repeated or shrunk snapshot: nothing new
+        self._sent[kind] = len(content)
+        if kind == "think":
+            return [ReasoningDelta(content[sent:])]
+        self.answered = True
+        return [TextDelta(content[sent:])]
+
+    def _image_urls(self, content: str) -> list[Event]:
+        out: list[Event] = []
+        for url in content.split():
+            if url.startswith("http") and url not in self._images:
+                self._images.add(url)
+                self.answered = True
+                out.append(ImageOutput(url))  # keep the query string: the link needs it
+        return out
