@@ -6,7 +6,7 @@
 #
 # Offline demo with the bundled fake chat.qwen.ai (stdlib only), from the same image:
 #   docker network create qwenfree-demo
-#   docker run --rm -d --network qwenfree-demo --name fake qwenfree:latest \
+#   docker run --rm -d --init --network qwenfree-demo --name fake qwenfree:latest \
 #       python tests/fake_upstream.py --host 0.0.0.0 --port 9100
 #   docker run --rm -p 8000:8000 --network qwenfree-demo \
 #       -e QWENFREE_UPSTREAM_URL=http://fake:9100 qwenfree:latest
@@ -14,7 +14,7 @@
 # BASE_IMAGE: both stages must use the same base (the venv's python is a symlink into it).
 # Pin it by digest for reproducible builds:
 #   --build-arg BASE_IMAGE=python:3.11-slim@sha256:<digest>
-# CI, which has no registry, builds with a locally made Debian base (see the containers guide).
+# CI (.ci/container.sh), which has no registry, builds on a locally made Debian bookworm base.
 ARG BASE_IMAGE=python:3.11-slim
 
 # ---- builder: resolve nothing, only install the hash-locked wheels into /opt/venv ----------
@@ -24,7 +24,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python3 -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
 # --require-hashes: every file must match the lock; --only-binary: never run sdist build code.
-RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements.txt
+# Then drop pip and setuptools (~25 MB): nothing is installed at run time.
+RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements.txt \
+ && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 # ---- runtime: the base plus the venv and the application, nothing else ---------------------
 FROM ${BASE_IMAGE}

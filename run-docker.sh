@@ -11,11 +11,14 @@
 #   IMAGE_NAME=qwenfree:latest   image to build and run
 #   CONTAINER_NAME=qwenfree      container name; an existing one is stopped and replaced
 #   AUTO_BUILD=true              rebuild the image first (a missing image is always built)
+#   BASE_IMAGE=                  base image for the build (empty: the Dockerfile's
+#                                python:3.11-slim); pin one with python:3.11-slim@sha256:...
 #   MEMORY_LIMIT=512m            memory limit
 #   MEMORY_SWAP=$MEMORY_LIMIT    memory + swap limit (equal to MEMORY_LIMIT: no swap)
 #   STOP_TIMEOUT=100             seconds `stop` waits after SIGTERM; above the app's graceful
 #                                timeout (90 s) so open streams can finish
-#   NOFILE_LIMIT=65536           open-files limit (each stream holds two sockets)
+#   NOFILE_LIMIT=65536           open-files limit (each stream holds two sockets); empty: the
+#                                engine's default limits
 #   DOCKER=docker                container CLI: docker or podman
 #
 # The container runs with --rm (a stopped container is removed, so --restart cannot be used
@@ -26,10 +29,11 @@ HOST_PORT=${HOST_PORT:-8000}
 IMAGE_NAME=${IMAGE_NAME:-qwenfree:latest}
 CONTAINER_NAME=${CONTAINER_NAME:-qwenfree}
 AUTO_BUILD=${AUTO_BUILD:-true}
+BASE_IMAGE=${BASE_IMAGE:-}
 MEMORY_LIMIT=${MEMORY_LIMIT:-512m}
 MEMORY_SWAP=${MEMORY_SWAP:-$MEMORY_LIMIT}
 STOP_TIMEOUT=${STOP_TIMEOUT:-100}
-NOFILE_LIMIT=${NOFILE_LIMIT:-65536}
+NOFILE_LIMIT=${NOFILE_LIMIT-65536}
 DOCKER=${DOCKER:-docker}
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -48,6 +52,7 @@ if [ "$AUTO_BUILD" = true ] || ! "$DOCKER" image inspect "$IMAGE_NAME" >/dev/nul
     build=("$DOCKER" build -t "$IMAGE_NAME")
     # podman's default (OCI) image format has no HEALTHCHECK; ask for the Docker format.
     if [ "$(basename "$DOCKER")" = podman ]; then build+=(--format docker); fi
+    if [ -n "$BASE_IMAGE" ]; then build+=(--build-arg "BASE_IMAGE=$BASE_IMAGE"); fi
     run "${build[@]}" .
 fi
 
@@ -74,7 +79,7 @@ run "$DOCKER" run -d --rm \
     --memory "$MEMORY_LIMIT" --memory-swap "$MEMORY_SWAP" \
     --read-only --tmpfs /tmp \
     --cap-drop ALL --security-opt no-new-privileges \
-    --ulimit "nofile=$NOFILE_LIMIT:$NOFILE_LIMIT" \
+    ${NOFILE_LIMIT:+--ulimit "nofile=$NOFILE_LIMIT:$NOFILE_LIMIT"} \
     --stop-timeout "$STOP_TIMEOUT" \
     ${env_args[@]+"${env_args[@]}"} \
     "$IMAGE_NAME"

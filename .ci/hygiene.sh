@@ -120,8 +120,10 @@ for lock in requirements*.txt; do
         pending && !/^ / { printf "  %s:%d: %s has no --hash\n", FILENAME, pending, name; pending = 0 }
         END { if (pending) printf "  %s:%d: %s has no --hash\n", FILENAME, pending, name }
     ' "$lock" | fail "unhashed requirements in $lock"
-    scan -nE '^\s*(-e|--editable|-i|--index-url|--extra-index-url|-f|--find-links|--trusted-host)\b|(git\+|file:|https?://)' \
-        "$lock" | sed "s|^|  $lock:|" \
+    # Comment lines are pip-compile's own notes ("... unsafe in a requirements file:").
+    grep -v '^\s*#' "$lock" \
+        | scan -nE '^\s*(-e|--editable|-i|--index-url|--extra-index-url|-f|--find-links|--trusted-host)\b|(git\+|file:|https?://)' \
+        | sed "s|^|  $lock:|" \
         | fail "$lock points outside PyPI"
 done
 
