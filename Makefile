@@ -4,6 +4,7 @@
 #   make serve    run the gateway (gunicorn + gevent) on $PORT (default 8000)
 #   make test     install dev requirements and run pytest ($PYTEST_ARGS is passed on)
 #   make demo     serve against the bundled fake chat.qwen.ai, fully offline
+#   make bench    measure the gateway against a fake upstream; writes bench/RESULTS.md
 #   make help     list every target
 #
 # Environment variables pass through to the server (QWENFREE_UPSTREAM_URL, PORT, ...).
@@ -13,6 +14,7 @@ VENV        ?= .venv
 BIN         := $(VENV)/bin
 FAKE_PORT   ?= 9100
 PYTEST_ARGS ?=
+BENCH_ARGS  ?=
 # Extra pip-compile options for `make lock`, e.g. LOCK_ARGS=--upgrade to move every pin.
 LOCK_ARGS   ?=
 # pip-tools version used by `make lock` (in a throwaway venv, never in .venv).
@@ -36,7 +38,7 @@ DEV_STAMP     := $(VENV)/.installed-dev-$(call checksum,$(RUNTIME_LOCK) $(DEV_LO
 LINT_PATHS := $(wildcard qwenfree tests bench wsgi.py gunicorn.conf.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev serve fake demo test lint lock clean
+.PHONY: help install dev serve fake demo test lint lock clean bench bench-smoke
 
 help: ## list targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -66,6 +68,14 @@ demo: $(RUNTIME_STAMP) ## serve against the fake upstream (offline try-out)
 
 test: $(DEV_STAMP) ## run the test suite (PYTEST_ARGS="-k sse -x" to narrow)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Starts the bench fake and gunicorn itself (free ports); other load on the machine shows in the
+# report's "other load" columns, so run it on a quiet machine. BENCH_ARGS is passed on.
+bench: $(RUNTIME_STAMP) ## benchmark overhead, capacity, relay cost; rewrites bench/RESULTS.md (~5 min)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-smoke: $(RUNTIME_STAMP) ## the benchmark harness at tiny sizes, no thresholds (seconds; for CI)
+	$(BIN)/python -m bench --smoke
 
 lint: $(DEV_STAMP) ## ruff check + format check, bandit, repository hygiene checks
 	@if [ -n "$(LINT_PATHS)" ]; then \
