@@ -48,9 +48,28 @@ class SSEDecoder:
         self._scanned = 0  # bytes of _buf known to hold no line end
         self._data: list[str] = []
         self._event: str | None = None
+        self._cr = False  # a CR was seen: this stream needs the general line splitter
 
     def feed(self, chunk: bytes) -> list[SSEMessage]:
         """Consume a chunk; return the events it completed."""
+        if self._cr or b"\r" in chunk:
+            self._cr = True
+            return self._feed_any(chunk)
+        # Fast path for LF-only streams (the usual case): C-level split, half the cost.
+        if b"\n" not in chunk:
+            self._buf.extend(chunk)
+            self._scanned = len(self._buf)
+            return []
+        *lines, rest = (bytes(self._buf) + chunk if self._buf else chunk).split(b"\n")
+        out: list[SSEMessage] = []
+        for line in lines:
+            self._line(line, out)
+        self._buf = bytearray(rest)
+        self._scanned = len(rest)
+        return out
+
+    def _feed_any(self, chunk: bytes) -> list[SSEMessage]:
+        """Split on CRLF, LF or CR, waiting when a chunk ends in CR."""
         buf = self._buf
         buf.extend(chunk)
         out: list[SSEMessage] = []
