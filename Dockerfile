@@ -36,9 +36,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 
 # Fixed non-root UID so volume permissions and `--user` policies are predictable.
+# /data holds the account store when the server keeps accounts (QWENFREE_API_KEYS set); the
+# root filesystem may be read-only, so mount a volume there (docker-compose.yml does).
 RUN groupadd --gid 10001 qwenfree \
  && useradd --uid 10001 --gid qwenfree --home-dir /app --no-create-home \
-            --shell /usr/sbin/nologin qwenfree
+            --shell /usr/sbin/nologin qwenfree \
+ && install -d -o qwenfree -g qwenfree -m 0700 /data
+ENV QWENFREE_DATA_DIR=/data
 
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app

@@ -30,7 +30,7 @@ workers = int(_env("WEB_CONCURRENCY", "1"))
 worker_class = "gevent"
 # Per-worker cap on simultaneous clients. Each proxied stream holds two sockets, so the
 # container's nofile limit (compose ulimits) must be well above 2 x this.
-worker_connections = 1000
+worker_connections = int(_env("QWENFREE_WORKER_CONNECTIONS", "1000"))
 
 # The app (and its upstream requests.Session) is built after fork, in each worker.
 preload_app = False
@@ -65,3 +65,27 @@ _control_socket = os.environ.get("QWENFREE_CONTROL_SOCKET", "")
 control_socket_disable = not _control_socket
 if _control_socket:
     control_socket = _control_socket
+
+# Several workers and Prometheus: when the start-up environment sets PROMETHEUS_MULTIPROC_DIR,
+# every worker writes its metric values there and /metrics adds them up (qwenfree/metrics.py).
+# Files of an earlier run would be counted too, so the arbiter empties the directory at start,
+# and marks each worker that exits, so its live gauges (open streams) stop counting.
+# prometheus_client is imported inside the hook only: nothing but the standard library loads
+# in the arbiter before fork.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
+def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
+    """Start each run with an empty multiprocess metrics directory."""
+    if _metrics_dir and os.path.isdir(_metrics_dir):
+        for name in os.listdir(_metrics_dir):
+            if name.endswith(".db"):
+                os.remove(os.path.join(_metrics_dir, name))
+
+
+def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+    """Drop a dead worker's live gauges from /metrics."""
+    if _metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, _metrics_dir)

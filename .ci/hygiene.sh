@@ -9,7 +9,13 @@
 #   3. no eval( / exec( / compile( / __import__( / marshal.loads in the application code
 #      (attribute calls such as re.compile( are fine; the bare builtins are not);
 #   4. no Unicode bidirectional-control characters ("Trojan Source") in code/config files;
-#   5. the lock files pin every package by hash and point at no other index or local path.
+#   5. the lock files pin every package by hash and point at no other index or local path;
+#   6. no encoded blobs in code/config files: a base64-like run of 120+ characters, or three
+#      lines in a row each holding a run of 60+ (a long payload cut into short lines);
+#   7. no minified or bundled code: *.min.js / *.min.css files, source maps, sourceMappingURL
+#      comments, or dense lines (120+ characters with at most three spaces).
+# tests/test_security.py plants a sample of each in a copy of the repository and checks that it
+# fails here.
 # Usage: .ci/hygiene.sh   (from anywhere; exits non-zero and prints each finding on failure)
 set -euo pipefail
 shopt -s lastpipe   # run `... | fail` in this shell, so its failure count sticks
@@ -19,6 +25,9 @@ export LC_ALL=C.UTF-8   # count characters, not bytes (comments may hold Chinese
 
 MAX_LINE=200
 MAX_BLANK_RUN=40
+MIN_BLOB=120       # base64-like characters in one run (a 1x1 PNG is under 100)
+MIN_BLOB_LINE=60   # ... per line, three lines in a row
+DENSE_LINE=120     # a line this long with at most three spaces is not hand-written code
 failures=0
 
 fail() {  # fail HEADING < findings   (no input = check passed)
@@ -84,7 +93,30 @@ if [ ${#code_files[@]} -gt 0 ]; then
     scan -naHP '[\x{202A}-\x{202E}\x{2066}-\x{2069}]' -- "${code_files[@]}" \
         | cut -d: -f1,2 | sed 's/^/  /' \
         | fail "Unicode bidirectional-control characters"
+
+    scan -naHoP "[A-Za-z0-9+/]{$MIN_BLOB,}" -- "${code_files[@]}" \
+        | awk -F: '{ printf "  %s:%s: base64-like run of %d characters\n", $1, $2, length($3) }' \
+        | fail "encoded blobs (base64-like runs of $MIN_BLOB+ characters)"
+
+    # file:line of every line holding a run of $MIN_BLOB_LINE+; three consecutive lines = a blob
+    scan -naHoP "[A-Za-z0-9+/]{$MIN_BLOB_LINE,}" -- "${code_files[@]}" | cut -d: -f1,2 | uniq \
+        | awk -F: '{ run = ($1 == file && $2 == line + 1) ? run + 1 : 1; file = $1; line = $2 }
+                   run == 3 { printf "  %s:%d: base64-like text over several lines\n", file, line - 2 }' \
+        | fail "encoded blobs split over consecutive lines"
+
+    for f in "${code_files[@]}"; do
+        case "$f" in *.min.js | *.min.css) echo "  $f: a minified file" ;; esac
+    done | fail "minified files"
+    scan -naHP "^(?=.{$DENSE_LINE})[^ ]*( [^ ]*){0,3}\$" -- "${code_files[@]}" \
+        | cut -d: -f1,2 | sed "s/\$/: $DENSE_LINE+ characters with at most three spaces/; s/^/  /" \
+        | fail "dense lines (minified or generated code)"
+    scan -naHP 'sourceMappingURL[=]' -- "${code_files[@]}" \
+        | cut -d: -f1,2 | sed 's/^/  /' \
+        | fail "source-map references (bundled code)"
 fi
+for f in "${all_files[@]}"; do
+    case "$f" in *.js.map | *.css.map) echo "  $f: a source map (bundled code)" ;; esac
+done | fail "source maps"
 
 # Dynamic code execution in the application itself (tests and tools are not deployed).
 app_py=()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from qwenfree import logs, web
+from qwenfree import cors, logs, metrics, ops, web
 from qwenfree.catalog import ModelCatalog
 from qwenfree.chats import ChatJanitor
 from qwenfree.service import ChatService
 from qwenfree.settings import Settings
-from qwenfree.upstream.accounts import TokenHealth
-from qwenfree.upstream.client import UpstreamClient
+from qwenfree.upstream.accounts import ClientTokens
 
 __version__ = "0.1.0"
 
@@ -22,21 +21,26 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_mb * 1024 * 1024
 
-    client = UpstreamClient(settings)
+    telemetry = metrics.Metrics(settings.metrics_multiproc_dir)
+    client = metrics.TimedClient(settings, telemetry)
+    operations = ops.build(settings, client, telemetry)  # keys; accounts and store if keyed
     catalog = ModelCatalog(
-        lambda token: client.json("GET", "/api/models", token).get("data") or [],
+        lambda token: (
+            client.json("GET", "/api/models", operations.models_token(token)).get("data") or []
+        ),
         settings.models_ttl,
         aliases=settings.model_aliases,
         default_model=settings.default_model,
     )
+    # Late-bound: the service (built below) knows which site a chat belongs to.
     janitor = ChatJanitor(
-        lambda chat_id, token: client.json("DELETE", f"/api/v2/chats/{chat_id}", token),
-        settings.chat_ttl,
+        lambda chat_id, token: service.delete_chat(chat_id, token), settings.chat_ttl
     )
-    service = ChatService(settings, client, catalog, TokenHealth(), janitor)
-    app.extensions["qwenfree"] = web.State(settings, service, janitor)
+    router = operations.pool or ClientTokens(settings)
+    service = ChatService(settings, client, catalog, router, janitor)
+    app.extensions["qwenfree"] = web.State(settings, service, janitor, operations)
 
-    from qwenfree import health, home
+    from qwenfree import admin, health, home, images
     from qwenfree.dialects import anthropic, gemini, openai
 
     app.register_blueprint(health.bp)
@@ -44,5 +48,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(openai.bp)
     app.register_blueprint(anthropic.bp)
     app.register_blueprint(gemini.bp)
+    app.register_blueprint(images.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(metrics.bp)
     web.install(app)
+    cors.install(app, settings.cors_origins)  # before any key check: preflights
+    ops.install(app, operations)
     return app

@@ -1,7 +1,9 @@
 """The model catalog: upstream models cached with a TTL, name resolution and suffix variants.
 
 Names resolve case-insensitively against ids and display names. Suffixes select modes:
-``-thinking``, ``-search``, ``-thinking-search`` and ``-fast`` (thinking off). An unknown name is
+``-thinking``, ``-search``, ``-thinking-search`` and ``-fast`` (thinking off); ``-image``,
+``-image-edit`` and ``-video`` draw (chat types ``t2i``, ``image_edit``, ``t2v``) where the model's
+``chat_type`` list offers them. An unknown name is
 a ModelNotFound listing valid ids, never a silent substitute -- except while the upstream list
 cannot be fetched, when the name is passed through for the upstream to judge.
 """
@@ -25,6 +27,12 @@ SUFFIXES: tuple[tuple[str, bool | None, bool], ...] = (
     ("-search", None, True),
     ("-fast", False, False),
 )
+# suffix, chat type: drawing modes, offered where the upstream lists the chat type
+MODES: tuple[tuple[str, str], ...] = (
+    ("-image-edit", "image_edit"),
+    ("-image", "t2i"),
+    ("-video", "t2v"),
+)
 FALLBACK_TTL = 30.0  # retry the upstream list soon after a failure
 
 
@@ -40,6 +48,7 @@ class ModelInfo:
     max_output: int = 8192
     created: int = 0
     known: bool = True  # False: passed through unchecked while the upstream list is unreachable
+    modes: tuple[str, ...] = ()  # drawing chat types it supports: t2i, image_edit, t2v
 
     def variants(self) -> list[str]:
         """Ids this model is listed under: itself plus the suffixes it supports."""
@@ -50,6 +59,7 @@ class ModelInfo:
             out.append(self.id + "-search")
             if self.thinking:
                 out.append(self.id + "-thinking-search")
+        out += [self.id + suffix for suffix, mode in sorted(MODES) if mode in self.modes]
         return out
 
 
@@ -58,11 +68,19 @@ class Resolved:
     model: ModelInfo
     thinking: bool | None  # what the suffix asked for
     search: bool
+    mode: str | None = None  # a drawing chat type the suffix asked for
 
 
 FALLBACK = (
-    ModelInfo("qwen3-max", "Qwen3-Max", thinking=True, search=True),
-    ModelInfo("qwen3.7-plus", "Qwen3.7-Plus", thinking=True, search=True, vision=True),
+    ModelInfo("qwen3-max", "Qwen3-Max", thinking=True, search=True, modes=("t2i",)),
+    ModelInfo(
+        "qwen3.7-plus",
+        "Qwen3.7-Plus",
+        thinking=True,
+        search=True,
+        vision=True,
+        modes=("t2i", "image_edit", "t2v"),
+    ),
     ModelInfo("qwen3-coder-plus", "Qwen3-Coder", search=True),
 )
 
@@ -86,6 +104,7 @@ def model_from_upstream(raw: Mapping[str, Any]) -> ModelInfo:
         context_length=int(meta.get("max_context_length") or 131072),
         max_output=int(meta.get("max_generation_length") or 8192),
         created=int(info.get("created_at") or 0),
+        modes=tuple(mode for _, mode in MODES if mode in chat_types),
     )
 
 
@@ -151,6 +170,9 @@ def _match(models: tuple[ModelInfo, ...], name: str) -> Resolved | None:
             if (thinking and not base.thinking) or (search and not base.search):
                 return None
             return Resolved(base, thinking, search)
+    for suffix, mode in MODES:
+        if wanted.endswith(suffix) and (base := _lookup(models, wanted[: -len(suffix)])):
+            return Resolved(base, None, False, mode) if mode in base.modes else None
     return None
 
 

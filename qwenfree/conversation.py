@@ -25,6 +25,17 @@ class ImagePart:
 
 
 @dataclass(frozen=True, slots=True)
+class FilePart:
+    """A file that is not an image (a document such as a PDF, audio or video), given inline
+    (``data``, base64) or by ``url``; ``name`` is the caller's file name, if it gave one."""
+
+    media_type: str = ""
+    data: str | None = None
+    url: str | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallPart:
     """A call the assistant made earlier; ``arguments_json`` is the JSON text of its arguments."""
 
@@ -48,7 +59,7 @@ class ReasoningPart:
     text: str
 
 
-Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart
+Part = TextPart | ImagePart | FilePart | ToolCallPart | ToolResultPart | ReasoningPart
 # "system": an instruction given mid-conversation (Claude Code sends them inside ``messages``).
 Role = Literal["user", "assistant", "tool", "system"]
 

@@ -24,29 +24,32 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Configuration loaded; callers bring their own tokens, so nothing else can be missing."""
+    """Ready to serve: configuration loaded and, with server-held accounts, at least one that
+    can answer (ready, busy or merely failing); 503 otherwise. Counts only, no secrets."""
     st = web.state()
-    return web.json_response(
-        {
-            "status": "ready",
-            "upstream": st.settings.upstream_url,
-            "tokens": "from callers",
-            "chats_pending_cleanup": st.janitor.pending(),
-        }
-    )
+    body: dict[str, object] = {
+        "status": "ready",
+        "upstream": st.settings.upstream_url,
+        "tokens": "from callers",
+        "chats_pending_cleanup": st.janitor.pending(),
+    }
+    pool = st.ops.pool if st.ops is not None else None
+    if pool is None:
+        return web.json_response(body)
+    counts = pool.counts()
+    usable = counts["ready"] + counts["busy"] + counts["failing"]
+    body |= {"tokens": "server accounts", "accounts": counts}
+    if usable:
+        return web.json_response(body)
+    return web.json_response(body | {"status": "unavailable"}, 503)
 
 
 @bp.post("/token/check")
 def token_check() -> Response:
-    """Answer ``{"live": bool}``: does chat.qwen.ai accept this token?"""
+    """Answer ``{"live": bool}``: does chat.qwen.ai accept this token (or Tongyi this ticket)?"""
     body = web.json_body()
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token.strip():
         raise errors.InvalidRequest('Send {"token": "<chat.qwen.ai token>"}', param="token")
-    client = web.state().service.client
-    try:
-        me = client.json("GET", "/api/v1/auths/", token.strip())
-    except errors.UpstreamTokenRejected:
-        return web.json_response({"live": False})
-    live = isinstance(me, dict) and me.get("role") in ("user", "admin")
+    live = web.state().service.check_token(token.strip())
     return Response(dumps({"live": live}), mimetype="application/json")

@@ -5,6 +5,9 @@ client disconnect is only noticed on the next write. ``interleave`` reads the ev
 helper thread (a greenlet under gevent) and yields a ``Heartbeat`` whenever none arrived for
 ``interval`` seconds. Closing it stops the reader, which closes the source at its next event
 (or when the upstream read times out): the source is never touched from two threads.
+
+The reader stays at most ``MAX_AHEAD`` events ahead of the consumer: a client that stops reading
+stops the upstream read too (TCP backpressure) instead of the answer piling up in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from qwenfree.events import Event, Heartbeat
 
 _END = object()
+MAX_AHEAD = 64  # events read but not yet sent; the reader waits beyond this
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,22 +30,31 @@ class _Raised:
 
 def interleave(first: Event, events: Iterator[Event], interval: float) -> Iterator[Event]:
     """Yield ``first`` then ``events``, with ``Heartbeat()`` in every silence of ``interval``."""
-    inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+    inbox: queue.Queue[object] = queue.Queue(maxsize=MAX_AHEAD)
     stop = threading.Event()
+
+    def hand_over(item: object) -> bool:
+        """Queue ``item`` for the consumer, waiting while it is behind; False once it left."""
+        while not stop.is_set():
+            try:
+                inbox.put(item, timeout=0.25)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def pump() -> None:
         try:
             for event in events:
-                inbox.put(event)
-                if stop.is_set():
+                if not hand_over(event) or stop.is_set():
                     break
         except BaseException as exc:  # handed to the consumer, which raises it
-            inbox.put(_Raised(exc))
+            hand_over(_Raised(exc))
         finally:
             close = getattr(events, "close", None)
             if close is not None:
                 close()
-            inbox.put(_END)
+            hand_over(_END)
 
     threading.Thread(target=pump, name="stream-pump", daemon=True).start()
     try:

@@ -28,6 +28,7 @@ NAV = (
     ("home.index", "Home", "首页"),
     ("home.docs", "API reference", "接口参考"),
     ("home.openapi_json", "OpenAPI", "OpenAPI"),
+    ("admin.page", "Admin", "管理"),
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": "; ".join(

@@ -51,6 +51,7 @@ TAGS = {
     "openai": "OpenAI-compatible API (openai SDKs, LobeChat, Dify, ...)",
     "anthropic": "Anthropic Messages API (Claude Code, anthropic SDKs)",
     "gemini": "Gemini API (gemini-cli, google-genai)",
+    "images": "Pictures and videos, OpenAI-shaped (drawn by chat.qwen.ai)",
     "health": "Operations: liveness, readiness, token check",
     "home": "This homepage and the API reference",
 }
@@ -64,6 +65,7 @@ SECURITY_SCHEMES = {
 }
 SECURITY = {
     "openai": [{"bearer": []}],
+    "images": [{"bearer": []}],
     "anthropic": [{"bearer": []}, {"x-api-key": []}],
     "gemini": [{"x-goog-api-key": []}, {"bearer": []}, {"key": []}],
 }

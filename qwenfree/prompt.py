@@ -17,7 +17,9 @@ by content (``:``, ``;``, newlines, even lines of ``=`` survive unchanged)::
 
 With tools, the system section ends with the tool catalog, earlier calls and results appear in
 the protocol's own form (``tools/protocol.py``), and a closing system section restates the rules
-for this reply. ``build`` makes the whole message; ``flatten`` only the history.
+for this reply. ``build`` makes the whole message; ``flatten`` only the history. Images and
+files travel as attachments of the upstream message (``attachments.py``); in the text each
+appears where it was sent, by the label of its attachment (``[attached image 1]``).
 
 Size: the WAF in front of chat.qwen.ai challenges request bodies above ~128 KB, so a prompt is
 measured as it travels (JSON-escaped; non-ASCII as ``\\uXXXX``) and refused above
@@ -34,9 +36,11 @@ from collections.abc import Iterable, Mapping
 from qwenfree import errors
 from qwenfree.conversation import (
     Conversation,
+    FilePart,
     GenerationParams,
     ImagePart,
     Message,
+    Part,
     ReasoningPart,
     TextPart,
     ToolCallPart,
@@ -59,16 +63,17 @@ def build(
     messages: tuple[Message, ...] | None = None,
     *,
     description_chars: int = 0,
+    labels: Mapping[Part, str] | None = None,
 ) -> str:
     """The upstream message for this reply; ``messages`` (a continued chat's new turn) omits
     the system section, which the upstream chat already has. Tool descriptions are cut to
-    ``description_chars`` (0: whole)."""
+    ``description_chars`` (0: whole); ``labels`` names the attachment of an image or file."""
     rules = OutputRules.of(conversation, params, description_chars)
     system = None
     if messages is None:
         system = "\n\n".join(s for s in (conversation.system, rules.preface()) if s) or None
     msgs = conversation.messages if messages is None else messages
-    return _render(system, msgs, _call_names(conversation.messages), rules.closing())
+    return _render(system, msgs, _call_names(conversation.messages), rules.closing(), labels)
 
 
 def flatten(conversation: Conversation, messages: tuple[Message, ...] | None = None) -> str:
@@ -86,8 +91,13 @@ def new_turn(conversation: Conversation) -> tuple[Message, ...]:
     return msgs
 
 
-def render_parts(message: Message, names: Mapping[str, str] | None = None) -> str:
-    """Render one message's parts as plain text; ``names`` maps call ids to tool names."""
+def render_parts(
+    message: Message,
+    names: Mapping[str, str] | None = None,
+    labels: Mapping[Part, str] | None = None,
+) -> str:
+    """Render one message's parts as plain text; ``names`` maps call ids to tool names,
+    ``labels`` images and files to their attachments."""
     out: list[str] = []
     for part in message.parts:
         if isinstance(part, TextPart):
@@ -96,8 +106,12 @@ def render_parts(message: Message, names: Mapping[str, str] | None = None) -> st
             out.append(protocol.render_call(part.name, part.arguments_json, part.id))
         elif isinstance(part, ToolResultPart):
             out.append(protocol.render_result(part, (names or {}).get(part.tool_call_id, "")))
+        elif isinstance(part, ImagePart | FilePart) and labels and part in labels:
+            out.append(labels[part])
         elif isinstance(part, ImagePart):
             out.append(f"[image: {part.url}]" if part.url else "[image]")
+        elif isinstance(part, FilePart):
+            out.append(f"[file: {part.name or part.media_type or 'not attached'}]")
         elif isinstance(part, ReasoningPart):
             continue  # earlier thinking is not replayed: the model thinks afresh
     return "\n".join(out)
@@ -120,12 +134,13 @@ def count_tokens(
     return estimate_tokens(build(conversation, params, description_chars=description_chars))
 
 
-def check_size(text: str, max_kb: int) -> None:
+def check_size(text: str, max_kb: int, extra_bytes: int = 0) -> None:
     """Refuse a prompt the upstream would challenge; the message follows Anthropic's wording
-    (clients such as Claude Code compact their history when they read it)."""
+    (clients such as Claude Code compact their history when they read it). ``extra_bytes``: the
+    rest of the body beyond the usual envelope (attachment entries)."""
     if max_kb <= 0:
         return
-    budget = max_kb * 1024 - ENVELOPE_BYTES
+    budget = max_kb * 1024 - ENVELOPE_BYTES - extra_bytes
     size = wire_size(text)
     if size > budget:
         # Exactly Anthropic's wording: Claude Code matches it (and reads both numbers) to
@@ -138,9 +153,13 @@ def check_size(text: str, max_kb: int) -> None:
 
 
 def _render(
-    system: str | None, msgs: Iterable[Message], names: Mapping[str, str], closing: str = ""
+    system: str | None,
+    msgs: Iterable[Message],
+    names: Mapping[str, str],
+    closing: str = "",
+    labels: Mapping[Part, str] | None = None,
 ) -> str:
-    sections = [(m.role, render_parts(m, names)) for m in msgs]
+    sections = [(m.role, render_parts(m, names, labels)) for m in msgs]
     if system:
         sections.insert(0, ("system", system))
     if closing:

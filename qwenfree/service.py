@@ -10,6 +10,12 @@ Every answer runs through the tool engine's ``Shaper`` (``qwenfree/tools``): cal
 ``ToolCallStart``/``ToolCallDelta`` events and ``StopReason.TOOL_USE``. When the reply cannot be
 used (a required call is missing, JSON mode got prose) and nothing has been sent yet, the same
 upstream chat is asked once more with a follow-up message before ``MessageStart`` is yielded.
+
+Images and files in the conversation are loaded once per request, before any token is tried
+(``attachments.py``; a bad file is the caller's fault), then uploaded per token (cached by
+content, ``upstream/files.py``) and attached to the message. Drawing modes (``media.py``) send
+the latest user text: ``t2i`` and ``image_edit`` answer like chat, ``t2v`` with a task polled
+until the video is ready.
 """
 
 from __future__ import annotations
@@ -20,19 +26,22 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
-from qwenfree import errors, prompt
+from qwenfree import attachments, errors, media, meter, prompt
 from qwenfree.catalog import ModelCatalog, ModelInfo
 from qwenfree.chats import ChatJanitor
 from qwenfree.conversation import Conversation, GenerationParams, Message
-from qwenfree.events import Event, MessageStart, MessageStop
+from qwenfree.events import Event, MessageStart, MessageStop, TextDelta, Usage
+from qwenfree.fetch import Fetcher
 from qwenfree.settings import Settings
 from qwenfree.tools.engine import OutputRules, Shaper
-from qwenfree.upstream import qwen
-from qwenfree.upstream.accounts import TokenHealth, fingerprint, mask
+from qwenfree.upstream import qwen, tongyi
+from qwenfree.upstream.accounts import Lease, Router, fingerprint
 from qwenfree.upstream.client import UpstreamClient, UpstreamStream
+from qwenfree.upstream.files import Uploader
 
 log = logging.getLogger(__name__)
 HANDLE_PREFIXES = ("chatcmpl-", "msg_", "resp_")
+ENTRY_BYTES = 1024  # what one files[] entry adds to the upstream request body
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +50,8 @@ class Plan:
     thinking: bool
     thinking_budget: int | None
     chat_type: str
+    files: attachments.RequestFiles | None = None  # this request's images and files, loaded once
+    size: str | None = None  # aspect ratio of a picture or video
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,20 +100,29 @@ class ChatService:
         settings: Settings,
         client: UpstreamClient,
         catalog: ModelCatalog,
-        health: TokenHealth,
+        router: Router,
         janitor: ChatJanitor,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.client = client
         self.catalog = catalog
-        self.health = health
+        self.router = router  # the caller's tokens (ClientTokens) or the server's AccountPool
         self.janitor = janitor
         self.clock = clock
+        mib = 1024 * 1024
+        hosts = settings.fetch_allow_hosts.split(",")
+        self.fetcher = Fetcher(settings.max_file_mb * mib, hosts, settings.fetch_timeout)
+        self.uploader = Uploader(client, settings)
+        self.videos = media.VideoTasks(client, settings)
+        # The second backend: Tongyi tickets (anything that is not a chat.qwen.ai JWT).
+        self.tongyi_client = UpstreamClient(settings, tongyi.site(settings))
+        self.tongyi_catalog = tongyi.catalog(settings)
 
     def plan(self, params: GenerationParams, token: str | None) -> Plan:
         """Decide model, thinking and chat type; raise on what cannot work."""
-        resolved = self.catalog.resolve(params.model, token)
+        catalog = self.tongyi_catalog if token and self.is_ticket(token) else self.catalog
+        resolved = catalog.resolve(params.model, token)
         model = resolved.model
         thinking = resolved.thinking if resolved.thinking is not None else params.thinking
         if thinking and not model.thinking and model.known:
@@ -110,42 +130,58 @@ class ChatService:
                 raise errors.InvalidRequest(f"The model '{model.id}' cannot think", param="model")
             thinking = False
         thinking = bool(thinking) or model.thinking_required
-        chat_type = "search" if resolved.search or params.search else "t2t"
-        return Plan(model, thinking, params.thinking_budget, chat_type)
+        chat_type = media.chat_type(resolved, params)
+        if chat_type in media.DRAWING:
+            thinking = model.thinking_required
+        files = attachments.RequestFiles(self.fetcher, self.settings.max_attachments)
+        size = media.aspect_ratio(params.extra.get("size"))
+        return Plan(model, thinking, params.thinking_budget, chat_type, files, size)
 
     def stream(
         self, conversation: Conversation, params: GenerationParams, tokens: Sequence[str]
     ) -> Iterator[Event]:
-        """Yield the events of one answer; retry on another token only before the first."""
-        if not tokens:
-            raise errors.Unauthorized(
-                "Send your chat.qwen.ai token as the API key "
-                "('Authorization: Bearer <token>' or 'x-api-key: <token>')"
-            )
+        """Yield the events of one answer; retry on another token only before the first.
+
+        ``tokens`` are the caller's upstream tokens in client-token mode; with server-held
+        accounts the router ignores them (they are the caller's key to us)."""
+        metered = meter.current() or meter.Meter("")  # kept: later events may run elsewhere
         rules = OutputRules.of(conversation, params)
-        plan = self.plan(params, tokens[0])
+        plan = self.plan(params, self.router.catalog_token(tokens))
+        metered.model = plan.model.id if plan.model.known else "other"
         handle = Handle.parse(params.continuation)
+        media.preload(plan.chat_type, plan.files, conversation, continuing=handle is not None)
+        prefer = handle.token_fp if handle else None
         failure: errors.QwenfreeError | None = None
-        for token in self.health.order(tokens):
-            answer = self._answer(conversation, params, rules, plan, token, handle)
+        for lease in self.router.leases(tokens, plan.chat_type, prefer):
             try:
-                first = next(answer)
-            except errors.QwenfreeError as err:
-                self._report(token, err)
-                if not err.retryable:
+                metered.attempts += 1
+                answer = self._answer(conversation, params, rules, plan, lease.token, handle)
+                try:
+                    first = next(answer)
+                except errors.QwenfreeError as err:
+                    self._report(lease, err, metered)
+                    if not err.retryable:
+                        raise
+                    failure = err
+                    continue
+                metered.account = lease.alias
+                metered.answer_started()
+                try:
+                    yield first
+                    for event in answer:
+                        if isinstance(event, Usage):
+                            metered.input_tokens = event.input_tokens
+                            metered.output_tokens = event.output_tokens
+                        yield event
+                except errors.QwenfreeError as err:
+                    self._report(lease, err, metered)
                     raise
-                failure = err
-                continue
-            try:
-                yield first
-                yield from answer
-            except errors.QwenfreeError as err:
-                self._report(token, err)
-                raise
+                finally:
+                    answer.close()
+                self.router.succeeded(lease)
+                return
             finally:
-                answer.close()
-            self.health.recover(token)
-            return
+                lease.release()
         raise failure or errors.NoTokenAvailable("No upstream token could be tried")
 
     def _answer(
@@ -157,6 +193,9 @@ class ChatService:
         token: str,
         handle: Handle | None,
     ) -> Iterator[Event]:
+        if plan.chat_type == "t2v":
+            yield from self._video(conversation, params, plan, token)
+            return
         attempts = [self._open(conversation, params, plan, token, handle)]
         try:
             shaper, held = self._settle(attempts[-1], Shaper(rules))
@@ -218,21 +257,84 @@ class ChatService:
         token: str,
         handle: Handle | None,
     ) -> Attempt:
+        if self.is_ticket(token):
+            return self._open_tongyi(conversation, params, plan, token, handle)
         if handle is not None and handle.token_fp == fingerprint(token):
-            text = self._prompt(conversation, params, prompt.new_turn(conversation))
-            prompt.check_size(text, self.settings.max_prompt_kb)
+            text, blobs = self._content(plan, conversation, params, prompt.new_turn(conversation))
+            files = self._upload(blobs, token)
             try:
-                return self._start(plan, token, handle.chat_id, handle.response_id, text)
+                return self._start(plan, token, handle.chat_id, handle.response_id, text, files)
             except errors.ChatNotFound:
                 log.info("continued chat is gone upstream; replaying the history in a new chat")
-        text = self._prompt(conversation, params)
-        prompt.check_size(text, self.settings.max_prompt_kb)  # before a chat is created for it
+        text, blobs = self._content(plan, conversation, params)  # checked before any upload
+        files = self._upload(blobs, token)  # before a chat is created for them
+        return self._start(plan, token, self._new_chat(plan, token), None, text, files)
+
+    def _new_chat(self, plan: Plan, token: str) -> str:
         body = qwen.new_chat_body(plan.model.id, plan.chat_type, self.clock())
         created = self.client.json("POST", "/api/v2/chats/new", token, body)
         chat_id = str(((created or {}).get("data") or {}).get("id") or "")
         if not chat_id:
             raise errors.UpstreamProtocolError("chat.qwen.ai created a chat without an id")
-        return self._start(plan, token, chat_id, None, text)
+        return chat_id
+
+    def _content(
+        self,
+        plan: Plan,
+        conversation: Conversation,
+        params: GenerationParams,
+        messages: tuple[Message, ...] | None = None,
+    ) -> tuple[str, list[attachments.Blob]]:
+        """The message text for ``messages`` (None: all) and the files it carries, loaded and
+        checked (size included) before anything is uploaded or created upstream for them."""
+        files = plan.files or attachments.RequestFiles(self.fetcher, 0)
+        if plan.chat_type in media.DRAWING:
+            edit = plan.chat_type == "image_edit"
+            blobs = files.select(list(media.edit_sources(conversation)))[0] if edit else []
+            text = media.drawing_prompt(conversation)
+        else:
+            msgs = conversation.messages if messages is None else messages
+            blobs, labels = files.select(attachments.media_parts(msgs))
+            text = self._prompt(conversation, params, messages, labels)
+        prompt.check_size(text, self.settings.max_prompt_kb, ENTRY_BYTES * len(blobs))
+        return text, blobs
+
+    def _upload(self, blobs: list[attachments.Blob], token: str) -> list[dict[str, object]]:
+        return [self.uploader.entry(blob, token) for blob in blobs]
+
+    def _video(
+        self, conversation: Conversation, params: GenerationParams, plan: Plan, token: str
+    ) -> Iterator[Event]:
+        """A video: the task is started (failures so far may try another token), then polled
+        until the video is ready. ``MessageStart.id`` names the chat, the task and the token;
+        with ``extra["detach"]`` (``/v1/videos``) the answer ends there and the caller polls
+        (the chat is then kept until shutdown: deleting it might end the task)."""
+        text, _ = self._content(plan, conversation, params)
+        chat_id = self._new_chat(plan, token)
+        body = qwen.completion_body(
+            text,
+            model=plan.model.id,
+            chat_id=chat_id,
+            parent_id=None,
+            chat_type="t2v",
+            thinking=plan.thinking,
+            thinking_budget=None,
+            now=self.clock(),
+            size=plan.size,
+        )
+        self.janitor.acquire(chat_id, token)
+        detached = False
+        try:
+            task = self.videos.start(chat_id, token, body)
+            handle = Handle(chat_id, task, fingerprint(token))
+            yield MessageStart(str(handle), plan.model.id, prompt.estimate_tokens(text))
+            detached = bool(params.extra.get("detach"))
+            if not detached:
+                yield TextDelta(f"[video]({self.videos.wait(task, token)})")
+                yield MessageStop()
+        finally:
+            if not detached:
+                self.janitor.release(chat_id)
 
     def count_tokens(self, conversation: Conversation, params: GenerationParams) -> int:
         """The estimate the context budget uses, for a dialect's token-counting endpoint."""
@@ -243,14 +345,23 @@ class ChatService:
         conversation: Conversation,
         params: GenerationParams,
         messages: tuple[Message, ...] | None = None,
+        labels: attachments.Labels | None = None,
     ) -> str:
         limit = self.settings.tool_description_chars
-        return prompt.build(conversation, params, messages, description_chars=limit)
+        return prompt.build(conversation, params, messages, description_chars=limit, labels=labels)
 
     def _start(
-        self, plan: Plan, token: str, chat_id: str, parent_id: str | None, text: str
+        self,
+        plan: Plan,
+        token: str,
+        chat_id: str,
+        parent_id: str | None,
+        text: str,
+        files: list[dict[str, object]] | None = None,
     ) -> Attempt:
         """Open the completion and read until its first event, so failures surface here."""
+        if self.is_ticket(token):  # a follow-up (the tool engine's nudge) in a Tongyi session
+            return self._start_tongyi(plan, token, chat_id, parent_id or "", text)
         self.janitor.acquire(chat_id, token)
         body = qwen.completion_body(
             text,
@@ -261,6 +372,8 @@ class ChatService:
             thinking=plan.thinking,
             thinking_budget=plan.thinking_budget,
             now=self.clock(),
+            files=files or (),
+            size=plan.size,
         )
         upstream: UpstreamStream | None = None
         try:
@@ -280,18 +393,91 @@ class ChatService:
             self.janitor.release(chat_id)
             raise
 
+    def _open_tongyi(
+        self,
+        conversation: Conversation,
+        params: GenerationParams,
+        plan: Plan,
+        token: str,
+        handle: Handle | None,
+    ) -> Attempt:
+        """Tongyi creates no chat up front: the first answer opens a session."""
+        if plan.chat_type not in ("t2t", "search"):
+            raise errors.InvalidRequest("Tongyi tickets can chat and search only", param="model")
+        if handle is not None and handle.token_fp == fingerprint(token):
+            text = self._tongyi_text(plan, conversation, params, prompt.new_turn(conversation))
+            try:
+                return self._start_tongyi(plan, token, handle.chat_id, handle.response_id, text)
+            except errors.ChatNotFound:
+                log.info("continued Tongyi session is gone; replaying the history")
+        text = self._tongyi_text(plan, conversation, params, None)
+        return self._start_tongyi(plan, token, "", "", text)
+
+    def _tongyi_text(
+        self,
+        plan: Plan,
+        conversation: Conversation,
+        params: GenerationParams,
+        messages: tuple[Message, ...] | None,
+    ) -> str:
+        text, blobs = self._content(plan, conversation, params, messages)
+        if blobs:
+            raise errors.InvalidRequest(
+                "Images and files need a chat.qwen.ai token; Tongyi tickets carry text only",
+                param="messages",
+            )
+        return text
+
+    def _start_tongyi(
+        self, plan: Plan, token: str, session_id: str, parent_id: str, text: str
+    ) -> Attempt:
+        body = tongyi.conversation_body(
+            text,
+            model=plan.model.id,
+            session_id=session_id,
+            parent_id=parent_id,
+            search=plan.chat_type == "search",
+        )
+        upstream = self.tongyi_client.stream(tongyi.CONVERSATION, token, body)
+        try:
+            events = iter(upstream)
+            first = next(events, None)
+            if first is None:
+                raise errors.UpstreamEmpty("Tongyi returned an empty answer")
+        except BaseException:
+            upstream.close()
+            raise
+        session = upstream.parser.session_id or session_id
+        self.janitor.acquire(session, token)
+        return Attempt(session, upstream, chain([first], events), prompt.estimate_tokens(text))
+
+    def is_ticket(self, token: str) -> bool:
+        """Does this credential go to Tongyi? Only when enabled: any non-JWT credential then."""
+        return self.settings.tongyi_tickets and tongyi.is_ticket(token)
+
+    def delete_chat(self, chat_id: str, token: str) -> None:
+        """Delete an upstream chat (or Tongyi session) this service created."""
+        if self.is_ticket(token):
+            self.tongyi_client.json("POST", "/dialog/session/delete", token, {"sessionId": chat_id})
+        else:
+            self.client.json("DELETE", f"/api/v2/chats/{chat_id}", token)
+
+    def check_token(self, token: str) -> bool:
+        """Does the upstream accept this token (or ticket)? Raise when it cannot tell."""
+        try:
+            if self.is_ticket(token):
+                sessions = self.tongyi_client.json("POST", "/dialog/session/list", token, {})
+                return isinstance(sessions, dict) and isinstance(sessions.get("data"), list)
+            me = self.client.json("GET", "/api/v1/auths/", token)
+        except errors.UpstreamTokenRejected:
+            return False
+        return isinstance(me, dict) and me.get("role") in ("user", "admin")
+
     def _close(self, attempt: Attempt) -> None:
         attempt.upstream.close()
         self.janitor.release(attempt.chat_id)
 
-    def _report(self, token: str, err: errors.QwenfreeError) -> None:
-        s = self.settings
-        log.warning("upstream token %s failed: %s (%s)", mask(token), err.kind, err.message)
-        if isinstance(err, errors.UpstreamRateLimited):
-            self.health.cool(token, err.retry_after or s.cooldown_rate_limited, hard=True)
-        elif isinstance(err, errors.UpstreamTokenRejected):
-            self.health.cool(token, s.cooldown_rejected, hard=True)
-        elif isinstance(err, errors.UpstreamChallenged):
-            self.health.cool(token, s.cooldown_challenged, hard=True)
-        elif isinstance(err, errors.UpstreamUnavailable):
-            self.health.cool(token, s.cooldown_failure, hard=False)
+    def _report(self, lease: Lease, err: errors.QwenfreeError, metered: meter.Meter) -> None:
+        log.warning("upstream token %s failed: %s (%s)", lease.alias, err.kind, err.message)
+        metered.upstream_errors.append(err.kind)
+        self.router.report(lease, err)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,11 @@ class Settings:
     upstream_pool_size: int = 100  # concurrent upstream connections per worker
     chat_ttl: float = 600.0  # seconds idle before our upstream chats are deleted; 0 now, -1 never
     default_model: str = "qwen3-max"
+    # The second backend: with tongyi_tickets on, credentials that are not chat.qwen.ai JWTs are
+    # Tongyi tickets (tongyi_sso_ticket / login_aliyunid_ticket) and go to tongyi_url.
+    tongyi_tickets: bool = False
+    tongyi_url: str = "https://qianwen.biz.aliyun.com"
+    tongyi_default_model: str = "qwen3-235b-a22b"  # what the default model means on Tongyi
     # Names that clients hard-code, mapped to Qwen models: comma-separated ``glob=model`` pairs,
     # first match wins; ``default`` means ``default_model``. Real model names always win.
     model_aliases: str = "claude-*=default,gemini-*=default,auto=default"
@@ -29,12 +34,47 @@ class Settings:
     # Claude Code's 24 tools describe themselves in ~45 KB. 0 keeps them whole.
     tool_description_chars: int = 2000
     heartbeat_interval: float = 15.0  # ping comments while the upstream is silent; 0 = off
+    # Files callers send (images, documents, audio, video): the largest accepted, in MiB after
+    # decoding; a URL is fetched with this cap enforced while reading.
+    max_file_mb: int = 20
+    # Files attached to one upstream message: the newest are attached, older ones stay notes
+    # in the text. The web client allows 5 images and 5 documents per message.
+    max_attachments: int = 5
+    # Host names (or IP addresses) a caller's URL may name although they resolve to private
+    # addresses, comma-separated. Empty = public addresses only. For tests and trusted intranets.
+    fetch_allow_hosts: str = ""
+    fetch_timeout: float = 10.0  # connect and read timeout for a caller's URL (3x overall)
+    upload_cache_size: int = 512  # uploads remembered per worker, by account and content hash
+    upload_cache_ttl: float = 3600.0
+    parse_timeout: float = 120.0  # how long the upstream may take to read a document
+    poll_interval: float = 1.0  # between document parse status checks
+    video_poll_interval: float = 10.0  # between video task status checks
+    video_timeout: float = 1200.0  # a video task that takes longer fails with a timeout
     cooldown_rate_limited: float = 3600.0  # when the upstream gives no wait time
     cooldown_failure: float = 30.0
     cooldown_rejected: float = 600.0
     cooldown_challenged: float = 300.0
     log_level: str = "INFO"
     web_version: str = "0.2.81"  # the chat.qwen.ai front-end version our headers imitate
+    # Browser origins allowed to call the API cross-origin (CORS), comma-separated, e.g.
+    # "https://chat.example.com"; "*" = any origin. Empty = no CORS headers at all (default).
+    cors_origins: str = ""
+    # --- server-held accounts and caller keys (README "Accounts and keys"). Without api_keys
+    # callers send their own chat.qwen.ai tokens and nothing below is used.
+    api_keys: str = field(default="", repr=False)  # our callers' keys, comma/newline separated
+    admin_key: str = field(default="", repr=False)  # the admin API's key; never a caller key
+    accounts: str = field(default="", repr=False)  # tokens and/or email:password entries
+    accounts_file: str = ""  # the same, one entry per line (# comments allowed)
+    data_dir: str = "./data"  # the SQLite state file lives here (mode 0600)
+    store: str = ""  # "" = SQLite in data_dir; "redis://host:6379/0" shares state between hosts
+    rate_limit: str = ""  # requests per caller key, e.g. "60/minute"; "" = unlimited
+    account_concurrency: int = 2  # answers streaming at once per account, all workers; 0 = no cap
+    account_wait: float = 5.0  # seconds a request waits for a busy account before a 429
+    lease_ttl: float = 1800.0  # an unreleased lease (a crashed worker) stops counting after this
+    refresh_margin: float = 86400.0  # sign in again when a token has less than this left
+    # Where prometheus_client keeps per-process files when gunicorn runs several workers; read
+    # from PROMETHEUS_MULTIPROC_DIR (the library's own variable), not a QWENFREE_ one.
+    metrics_multiproc_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,9 +87,31 @@ class Settings:
                 continue
             default = getattr(cls, f.name)
             try:
-                values[f.name] = type(default)(raw)
+                values[f.name] = _convert(default, raw)
             except ValueError as exc:
                 raise ValueError(f"QWENFREE_{f.name.upper()}: {exc}") from None
-        if "upstream_url" in values:
-            values["upstream_url"] = str(values["upstream_url"]).rstrip("/")
+        if multiproc := env.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+            values["metrics_multiproc_dir"] = multiproc
+        for url in ("upstream_url", "tongyi_url"):
+            if url in values:
+                values[url] = str(values[url]).rstrip("/")
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _convert(default: object, raw: str) -> object:
+    """Parse ``raw`` as the type of ``default``; booleans take the usual words."""
+    if isinstance(default, bool):
+        words = {
+            "1": True,
+            "true": True,
+            "yes": True,
+            "on": True,
+            "0": False,
+            "false": False,
+            "no": False,
+            "off": False,
+        }
+        if raw.lower() not in words:
+            raise ValueError(f"expected true or false, got {raw!r}")
+        return words[raw.lower()]
+    return type(default)(raw)

@@ -17,7 +17,7 @@ from flask import Flask, Response, current_app, g, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from qwenfree import dialects, errors, heartbeats
+from qwenfree import dialects, errors, heartbeats, meter
 from qwenfree.chats import ChatJanitor
 from qwenfree.conversation import GenerationParams
 from qwenfree.service import ChatService
@@ -40,10 +40,13 @@ class State:
     settings: Settings
     service: ChatService
     janitor: ChatJanitor
+    ops: Any = None  # qwenfree.ops.Ops: keys, account pool and store, metrics
 
     def close(self) -> None:
         self.janitor.close()
         self.service.client.close()
+        if self.ops is not None:
+            self.ops.close()
 
 
 def state() -> State:
@@ -53,12 +56,17 @@ def state() -> State:
 def json_body() -> Any:
     """The request body as JSON, or a clear 400."""
     raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if limit is not None and len(raw) >= limit:  # werkzeug cuts chunked bodies at the limit
+        raise errors.PayloadTooLarge("The request body is too large")
     if not raw.strip():
         raise errors.InvalidRequest("The request body must be a JSON object")
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    except RecursionError:  # nesting deeper than Python's parser allows, e.g. [[[[...]]]]
+        raise errors.InvalidRequest("The request body is nested too deeply") from None
 
 
 def load_or_raise(schema: Schema, data: Any) -> dict[str, Any]:
@@ -76,7 +84,8 @@ def load_or_raise(schema: Schema, data: Any) -> dict[str, Any]:
 def bearer_tokens() -> list[str]:
     """Upstream tokens the caller sent as its API key, comma-separated (``T1,T2,...``), from
     ``Authorization: Bearer``, ``x-api-key`` (Anthropic), ``x-goog-api-key`` or ``?key=``
-    (Google), first found wins."""
+    (Google), first found wins. With server-held accounts (``QWENFREE_API_KEYS``) this is the
+    caller's key to us, already checked by ``qwenfree.ops``; the router never sends it on."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         value = (
@@ -209,10 +218,14 @@ def _log_fields(*, status: int, stream: bool) -> dict[str, Any]:
         "status": status,
         "stream": stream,
         "started": g.get("started", time.monotonic()),
+        "meter": meter.current(),  # still filling in while a stream runs; read at the end
     }
 
 
 def _log(fields: dict[str, Any], outcome: str) -> None:
     started = fields.pop("started")
+    metered = fields.pop("meter", None)
     fields.update(outcome=outcome, duration_ms=round((time.monotonic() - started) * 1000, 1))
+    if metered is not None:  # model, account, ttfb, overhead; metrics and key usage
+        fields.update(metered.close(fields))
     log.info("request", extra={"fields": fields})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -69,7 +70,9 @@ def start_gateway() -> Iterator[Callable[..., Gateway]]:
     def start(settings: Settings) -> Gateway:
         app = create_app(settings)
         server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits up to one interval, in every teardown.
+        serve = functools.partial(server.serve_forever, poll_interval=0.02)
+        threading.Thread(target=serve, daemon=True).start()
         gateway = Gateway(f"http://127.0.0.1:{server.server_port}", app)
         running.append((server, gateway))
         return gateway

@@ -10,7 +10,11 @@ Standard library only, so it runs anywhere. Two uses:
   (sign in as demo@example.com / demo-password, or send any bearer token not starting with
   "bad" or "expired").
 
-Shapes follow the protocol reference (upstream-chat-qwen-ai.md §6-§11).
+Shapes follow the protocol reference (upstream-chat-qwen-ai.md §6-§11). Uploads too: getstsToken
+(v1 flat, v2 wrapped) issues per-file credentials, ``PUT /oss/<bucket>/<key>`` accepts only the
+issued security token with a valid OSS V1 signature, documents are parsed (``fake.parse_*``), a
+message may reference only files its account uploaded, and ``t2v`` answers JSON with a task
+polled at ``/api/v1/tasks/status/<id>`` (``fake.task_*``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import base64
 import functools
 import hashlib
+import hmac
 import json
 import re
 import select
@@ -34,7 +39,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import zip_longest
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 COMPLETIONS = "/api/v2/chat/completions"
 DEFAULT_TEXT = "Hello from the qwenfree fake upstream."
@@ -500,6 +505,64 @@ class _Aborted(Exception):
 # An endpoint's answer: a Script, plus the request context when it streams a completion.
 _Reply = Script | tuple[Script, _Ctx]
 
+BUCKET = "qwen-webui-prod"
+
+
+@dataclass
+class StoredFile:
+    """A file the fake issued upload credentials for; ``data`` is set by a correctly signed PUT.
+
+    ``parse`` is None until a document parse is requested, then pending/success/failed.
+    """
+
+    id: str
+    owner: str  # the token that asked for the credentials
+    name: str
+    size: int
+    filetype: str
+    key: str  # the object key, "<user id>/<file id>_<name>"
+    url: str
+    key_id: str = field(default_factory=lambda: "STS.fake" + uuid.uuid4().hex[:16])
+    secret: str = field(default_factory=lambda: uuid.uuid4().hex)
+    security_token: str = field(default_factory=lambda: "CAIS" + uuid.uuid4().hex)
+    data: bytes | None = None
+    content_type: str = ""
+    parse: str | None = None
+    pending: int = 0
+
+
+@dataclass
+class VideoTask:
+    """A t2v task: ``polls`` more status checks say running, then ``outcome``."""
+
+    id: str
+    owner: str
+    prompt: str
+    size: str | None
+    polls: int
+    outcome: str
+
+
+def _is_video(body: dict[str, Any]) -> bool:
+    msgs = body.get("messages")
+    first = msgs[0] if isinstance(msgs, list) and msgs and isinstance(msgs[0], dict) else {}
+    return first.get("chat_type") == "t2v"
+
+
+def oss_signature(secret: str, req: Recorded, resource: str) -> str:
+    """The OSS V1 signature a PUT must carry (the fake's own rendering of Aliyun's recipe)."""
+    h = req.headers
+    lines = [req.method, h.get("content-md5", ""), h.get("content-type", ""), h.get("date", "")]
+    lines += [f"{k}:{v.strip()}" for k, v in sorted(h.items()) if k.startswith("x-oss-")]
+    lines.append(resource)
+    mac = hmac.new(secret.encode(), "\n".join(lines).encode(), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def _oss_error(status: int, code: str, message: str) -> Script:
+    body = f'<?xml version="1.0"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    return http_error(status, body.encode(), "application/xml")
+
 
 # id, display name, thinking, vision (+document, video), think_skip.enable, chat types, context.
 # think_skip False (qwen3.8) means thinking is mandatory: thinking_enabled=false is rejected.
@@ -578,6 +641,11 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, bool]] = [
         ("GET", r"/api/v2/chats/(?P<cid>[^/]+)", "_get_chat", True),
         ("DELETE", r"/api/v2/chats/(?P<cid>[^/]+)", "_delete_chat", True),
         ("GET", r"/output/.+", "_image", False),
+        ("POST", r"/api/(?P<v>v[12])/files/getstsToken", "_sts", True),
+        ("PUT", r"/oss/(?P<bucket>[^/]+)/(?P<key>.+)", "_oss_put", False),
+        ("POST", r"/api/v2/files/parse", "_parse", True),
+        ("POST", r"/api/v2/files/parse/status", "_parse_status", True),
+        ("GET", r"/api/v1/tasks/status/(?P<tid>[^/]+)", "_task_status", True),
     ]
 ]
 
@@ -610,6 +678,17 @@ class FakeUpstream:
         self.max_body: int | None = None
         self._queues: dict[str, deque[Script]] = {}
         self._emails: dict[str, str] = {}
+        # Uploads (§6.5): files by id. Document parsing answers "pending" parse_pending times,
+        # then parse_outcome. getstsToken answers flat on v1 and wrapped on v2 unless changed.
+        self.files: dict[str, StoredFile] = {}
+        self.parse_pending = 1
+        self.parse_outcome = "success"
+        self.sts_shapes = {"v1": "flat", "v2": "wrapped"}
+        # Video tasks (§9.3): "running" for task_polls status checks, then task_outcome:
+        # "success", "failed" or "empty" (success without a video URL).
+        self.tasks: dict[str, VideoTask] = {}
+        self.task_polls = 1
+        self.task_outcome = "success"
 
     # -- lifecycle
 
@@ -654,6 +733,10 @@ class FakeUpstream:
         """Queue scripts (FIFO); for another ``path`` a script replaces its reply, before auth."""
         with self._lock:
             self._queues.setdefault(path, deque()).extend(scripts)
+
+    def enqueue_for(self, token: str, *scripts: Script) -> None:
+        """Queue completion scripts for one bearer token; they play before the shared queue."""
+        self.enqueue(*scripts, path="token:" + token)
 
     def _pop(self, path: str) -> Script | None:
         with self._lock:
@@ -798,7 +881,7 @@ class FakeUpstream:
         if chat is None:
             return business_error("Not_Found", CHAT_GONE)
         body = req.json if isinstance(req.json, dict) else None
-        problem = self._invalid(body, chat)
+        problem = self._invalid(body, chat) or self._bad_files(req, body)
         if problem:
             return problem
         assert body is not None
@@ -819,7 +902,10 @@ class FakeUpstream:
                 "timestamp": _now(),
             }
             chat.updated_at = _now()
-        script = self._pop(COMPLETIONS) or self._default_reply(msg)
+        script = self._pop("token:" + (self._token(req) or "")) or self._pop(COMPLETIONS)
+        if script is None and msg.get("chat_type") == "t2v":
+            return self._start_video(req, chat, msg, model["id"])
+        script = script or self._default_reply(msg)
         return script, _Ctx(chat, user_id, _uid(), model["id"], self._release, self._gen)
 
     def _find_model(self, model_id: Any) -> dict[str, Any] | None:
@@ -831,7 +917,8 @@ class FakeUpstream:
             return business_error("Bad_Request", "RequestValidationError: expected a JSON object")
         if body.get("chat_id", body.get("chatId")) != chat.id:
             return business_error("Bad_Request", "chat_id in the body does not match the query")
-        if body.get("stream") is not True:
+        wants_stream = not _is_video(body)  # t2v alone is sent with stream:false (§9.3)
+        if body.get("stream") is not wants_stream:
             return business_error("Bad_Request", "Internal error")
         msgs = body.get("messages")
         if not isinstance(msgs, list) or len(msgs) != 1 or not isinstance(msgs[0], dict):
@@ -866,8 +953,8 @@ class FakeUpstream:
             return empty_stream()
         thinking = DEFAULT_THINKING if msg["feature_config"]["thinking_enabled"] else None
         chat_type = msg.get("chat_type") or "t2t"
-        if chat_type == "t2i":
-            image_url = f"{self.url}/output/t2i/{_uid()}.png?key=abc"
+        if chat_type in ("t2i", "image_edit"):
+            image_url = f"{self.url}/output/{chat_type}/{_uid()}.png?key=abc"
             return answer("", thinking=thinking, image_url=image_url)
         search = [DEFAULT_SEARCH] if chat_type == "search" else None
         return answer(self.default_text, thinking=thinking, search=search)
@@ -913,6 +1000,135 @@ class FakeUpstream:
             user = ctx.chat.nodes.get(ctx.user_id)
             if user is not None:
                 user["childrenIds"].append(rid)
+
+    # -- files and video tasks (§6.5, §6.6, §9.3)
+
+    def _user_id(self, req: Recorded) -> str:
+        token = self._token(req) or ""
+        return str((_jwt_payload(token) or {}).get("id") or uuid.uuid5(uuid.NAMESPACE_URL, token))
+
+    def _sts(self, req: Recorded, m: re.Match[str]) -> Script:
+        body = req.json if isinstance(req.json, dict) else {}
+        name, size, kind = body.get("filename"), str(body.get("filesize", "")), body.get("filetype")
+        if not isinstance(name, str) or not name or not size.isdigit() or not kind:
+            return business_error("Bad_Request", "filename, filesize and filetype are required")
+        fid = _uid()
+        key = f"{self._user_id(req)}/{fid}_{name}"
+        expires = _now() + 3600
+        url = f"{self.url}/oss/{BUCKET}/{key}?Expires={expires}&OSSAccessKeyId=LTAIfake&Signature=x"
+        stored = StoredFile(fid, self._token(req) or "", name, int(size), str(kind), key, url)
+        with self._lock:
+            self.files[fid] = stored
+        creds = {
+            "access_key_id": stored.key_id,
+            "access_key_secret": stored.secret,
+            "security_token": stored.security_token,
+            "file_url": url,
+            "file_path": key,
+            "file_id": fid,
+            "bucketname": BUCKET,
+            "region": "oss-ap-southeast-1",
+            "endpoint": "oss-ap-southeast-1.aliyuncs.com",
+        }
+        if self.sts_shapes.get(m["v"]) == "flat":
+            return _json(200, creds)
+        return _json(200, {"success": True, "request_id": _uid(), "data": creds})
+
+    def _oss_put(self, req: Recorded, m: re.Match[str]) -> Script:
+        """Accept an upload only with the issued security token and a valid V1 signature."""
+        key = unquote(m["key"])
+        stored = next((f for f in list(self.files.values()) if f.key == key), None)
+        if stored is None or m["bucket"] != BUCKET:
+            return _oss_error(403, "AccessDenied", "No credentials were issued for this object.")
+        if req.headers.get("x-oss-security-token") != stored.security_token:
+            return _oss_error(403, "InvalidSecurityToken", "The security token is not valid.")
+        if not req.headers.get("date"):
+            return _oss_error(403, "AccessDenied", "The request has no Date header.")
+        signature = oss_signature(stored.secret, req, f"/{BUCKET}/{key}")
+        if req.headers.get("authorization") != f"OSS {stored.key_id}:{signature}":
+            return _oss_error(403, "SignatureDoesNotMatch", "The request signature does not match.")
+        digest = base64.b64encode(hashlib.md5(req.body).digest()).decode()
+        if req.headers.get("content-md5", digest) != digest:
+            return _oss_error(400, "InvalidDigest", "The Content-MD5 does not match the body.")
+        if len(req.body) != stored.size:
+            return _oss_error(400, "InvalidArgument", "The body is not the size declared for it.")
+        with self._lock:
+            stored.data, stored.content_type = req.body, req.headers.get("content-type", "")
+        return Script(status=200, content_type="text/plain", body=b"", headers={"ETag": digest})
+
+    def _owned_file(self, req: Recorded, file_id: Any) -> StoredFile | None:
+        stored = self.files.get(file_id) if isinstance(file_id, str) else None
+        return stored if stored is not None and stored.owner == self._token(req) else None
+
+    def _parse(self, req: Recorded, m: re.Match[str]) -> Script:
+        body = req.json if isinstance(req.json, dict) else {}
+        stored = self._owned_file(req, body.get("file_id"))
+        if stored is None or stored.data is None:
+            return business_error("Not_Found", f"file {body.get('file_id')} not found")
+        with self._lock:
+            stored.parse, stored.pending = "pending", self.parse_pending
+        return _json(200, {"success": True, "request_id": _uid(), "data": {}})
+
+    def _parse_status(self, req: Recorded, m: re.Match[str]) -> Script:
+        body = req.json if isinstance(req.json, dict) else {}
+        records = []
+        for file_id in body.get("file_id_list") or []:
+            stored = self._owned_file(req, file_id)
+            status = "failed" if stored is None or stored.parse is None else stored.parse
+            if stored is not None and status == "pending":
+                with self._lock:
+                    stored.pending -= 1
+                    if stored.pending < 0:
+                        stored.parse = status = self.parse_outcome
+            records.append({"file_id": file_id, "status": status})
+        return _json(200, {"success": True, "request_id": _uid(), "data": records})
+
+    def _bad_files(self, req: Recorded, body: dict[str, Any]) -> Script | None:
+        """A message may reference only files its account uploaded; documents must be parsed."""
+        files = body["messages"][0].get("files", [])
+        if not isinstance(files, list):
+            return business_error("Bad_Request", "RequestValidationError: files must be a list")
+        for entry in files:
+            entry = entry if isinstance(entry, dict) else {}
+            stored = self._owned_file(req, entry.get("id"))
+            if stored is None or stored.data is None:
+                return business_error("Bad_Request", f"file {entry.get('id')} was never uploaded")
+            if entry.get("url") != stored.url:
+                return business_error("Bad_Request", f"file {stored.id} has another url")
+            if (entry.get("type") == "image") != stored.content_type.startswith("image/"):
+                return business_error("Bad_Request", f"file {stored.id} is not of its type")
+            if entry.get("type") == "file" and stored.parse != "success":
+                return business_error("Bad_Request", f"document {stored.id} was not parsed")
+        msg = body["messages"][0]
+        if msg.get("chat_type") == "image_edit" and not any(
+            isinstance(f, dict) and f.get("type") == "image" for f in files
+        ):
+            return business_error("Bad_Request", "image_edit needs an image in files")
+        return None
+
+    def _start_video(self, req: Recorded, chat: Chat, msg: dict[str, Any], model: str) -> Script:
+        """A t2v completion: JSON naming a task (the video is fetched by polling it)."""
+        task = VideoTask(
+            _uid(), self._token(req) or "", str(msg.get("content")), msg.get("size"),
+            self.task_polls, self.task_outcome,
+        )  # fmt: skip
+        with self._lock:
+            self.tasks[task.id] = task
+        reply = {"role": "assistant", "chat_type": "t2v", "extra": {"wanx": {"task_id": task.id}}}
+        data = {"model": model, "chat_id": chat.id, "messages": [reply]}
+        return _json(200, {"success": True, "request_id": _uid(), "data": data})
+
+    def _task_status(self, req: Recorded, m: re.Match[str]) -> Script:
+        task = self.tasks.get(m["tid"])
+        if task is None or task.owner != self._token(req):
+            return business_error("Not_Found", "task not found")
+        with self._lock:
+            task.polls -= 1
+            status = "running" if task.polls >= 0 else task.outcome
+        content = f"{self.url}/output/t2v/{task.id}.mp4?key=abc" if status == "success" else ""
+        if status == "empty":
+            status = "success"
+        return _json(200, {"task_status": status, "content": content, "task_id": task.id})
 
 
 # --------------------------------------------------------------------------- HTTP plumbing
@@ -980,7 +1196,7 @@ class _Handler(BaseHTTPRequestHandler):
         if override is not None:
             return override
         wrong_method = False
-        for method, pattern, name, needs_auth in _ROUTES:
+        for method, pattern, name, needs_auth in getattr(fake, "ROUTES", _ROUTES):
             match = pattern.fullmatch(req.path)
             if match is None:
                 continue
@@ -1020,8 +1236,9 @@ class _Handler(BaseHTTPRequestHandler):
         while (left := end - time.monotonic()) > 0:
             if release.wait(min(left, 0.02)):
                 raise _Aborted
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            if readable and self.connection.recv(1, socket.MSG_PEEK) == b"":
+            poller = select.poll()  # not select.select: it fails on descriptors above 1023
+            poller.register(self.connection, select.POLLIN)
+            if poller.poll(0) and self.connection.recv(1, socket.MSG_PEEK) == b"":
                 raise ConnectionResetError("client closed the connection")
 
     def _drop(self) -> None:

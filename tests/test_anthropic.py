@@ -526,7 +526,7 @@ def test_every_block_type_claude_code_sends_is_accepted(claude, fake):
     sent = fake.last_completion().json
     text = sent["messages"][0]["content"]
     assert "billing-header" not in text and "You are helpful." in text
-    assert "[image]" in text and "DOC BODY" in text and "old thoughts" not in text
+    assert "[attached image 1]" in text and "DOC BODY" in text and "old thoughts" not in text
     assert "==== system ====\nMid-conversation instruction." in text
     assert '<tool name="web_search">' not in text and sent["messages"][0]["chat_type"] == "search"
 

@@ -281,7 +281,6 @@ def test_inline_images_and_text_files_are_accepted(gateway, fake):
                     {"text": "what is this?"},
                     {"inlineData": {"mimeType": "image/png", "data": png}},
                     {"inline_data": {"mime_type": "text/plain", "data": notes}},
-                    {"fileData": {"mimeType": "image/png", "fileUri": "https://example.org/a.png"}},
                 ]
             }
         ]

@@ -1,19 +1,33 @@
-"""Token health: which upstream tokens to try, in what order, and which are cooling down.
+"""Upstream credentials: what a request runs on, and how failures bench it.
 
-Tokens come from the caller (``Authorization: Bearer T1,T2``). A token that hit a hard limit
-(rate limit, rejection, anti-bot challenge) is skipped until its cooldown ends; one that merely
-failed (5xx, timeout, empty answer) is tried last for a while. State is per worker process.
+Two routers share one interface (``leases``, ``report``, ``succeeded``), so the chat service has
+one code path:
+
+* :class:`ClientTokens` (no ``QWENFREE_API_KEYS``): tokens come from the caller
+  (``Authorization: Bearer T1,T2``), ordered by :class:`TokenHealth`. A token that hit a hard
+  limit (rate limit, rejection, anti-bot challenge) is skipped until its cooldown ends; one that
+  merely failed (5xx, timeout, empty answer) is tried last for a while. This state is in memory,
+  per worker process: the tokens belong to the callers, so nothing about them is written down.
+* :class:`qwenfree.upstream.pool.AccountPool`: accounts held by the server, state in a store.
+
+This module also reads account lists (``QWENFREE_ACCOUNTS``) and JWT expiry claims.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import itertools
+import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from qwenfree import errors
+from qwenfree.settings import Settings
 
 
 def fingerprint(token: str) -> str:
@@ -63,3 +77,140 @@ class TokenHealth:
         """Forget a token's soft failures after it served an answer."""
         with self._lock:
             self._soft.pop(fingerprint(token), None)
+
+
+@dataclass(eq=False)
+class Lease:
+    """One try on one credential; ``release()`` frees its concurrency slot (idempotent)."""
+
+    token: str = field(repr=False)
+    alias: str  # safe to log: an opaque account id or the token's last four characters
+    capability: str = "t2t"
+    account_id: str | None = None  # None for a caller's token
+    retry: bool = False  # set by report(): the same account may be tried once more
+    soft: bool = False  # set by report(): the failure did not bench the account
+    failing: bool = False  # the account was on probation (recent soft failures) when leased
+    _release: Callable[[], None] | None = None
+
+    def release(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+
+class Router(Protocol):
+    """Where a request's upstream credentials come from, and what failures do to them."""
+
+    def catalog_token(self, tokens: Sequence[str]) -> str | None:
+        """The credential to list models with (raise Unauthorized when there is none)."""
+
+    def leases(
+        self, tokens: Sequence[str], capability: str, prefer: str | None = None
+    ) -> Iterator[Lease]:
+        """Credentials to try in turn; ``prefer`` is a token fingerprint to try first."""
+
+    def report(self, lease: Lease, err: errors.QwenfreeError) -> None: ...
+
+    def succeeded(self, lease: Lease) -> None: ...
+
+
+class ClientTokens:
+    """The caller's own tokens (client-token mode), health kept per worker in memory."""
+
+    def __init__(self, settings: Settings, health: TokenHealth | None = None) -> None:
+        self.settings = settings
+        self.health = health or TokenHealth()
+
+    def catalog_token(self, tokens: Sequence[str]) -> str | None:
+        """The credential to list models with."""
+        if not tokens:
+            raise errors.Unauthorized(
+                "Send your chat.qwen.ai token as the API key "
+                "('Authorization: Bearer <token>' or 'x-api-key: <token>')"
+            )
+        return tokens[0]
+
+    def leases(
+        self, tokens: Sequence[str], capability: str, prefer: str | None = None
+    ) -> Iterator[Lease]:
+        """Each usable token once, round-robin, healthy first."""
+        for token in self.health.order(tokens):
+            yield Lease(token, mask(token), capability)
+
+    def report(self, lease: Lease, err: errors.QwenfreeError) -> None:
+        """Bench the token as long as the failure says."""
+        s, token = self.settings, lease.token
+        if isinstance(err, errors.UpstreamRateLimited):
+            self.health.cool(token, err.retry_after or s.cooldown_rate_limited, hard=True)
+        elif isinstance(err, errors.UpstreamTokenRejected):
+            self.health.cool(token, s.cooldown_rejected, hard=True)
+        elif isinstance(err, errors.UpstreamChallenged):
+            self.health.cool(token, s.cooldown_challenged, hard=True)
+        elif isinstance(err, errors.UpstreamUnavailable):
+            self.health.cool(token, s.cooldown_failure, hard=False)
+
+    def succeeded(self, lease: Lease) -> None:
+        self.health.recover(lease.token)
+
+
+# --------------------------------------------------------------------------- account lists
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    """One configured account: a bare token, or an email and password (and maybe a token)."""
+
+    email: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        """Stable id: from the email (survives token refreshes) or else from the token."""
+        basis = "email:" + self.email.lower() if self.email else "token:" + (self.token or "")
+        return hashlib.sha256(basis.encode()).hexdigest()[:12]
+
+
+def parse_accounts(text: str, *, one_per_line: bool = False) -> list[AccountSpec]:
+    """Read ``token`` and ``email:password`` entries, comma- or newline-separated (files: one
+    per line, so passwords may hold commas; ``#`` starts a comment line)."""
+    lines = text.splitlines() if one_per_line else text.replace(",", "\n").splitlines()
+    specs: dict[str, AccountSpec] = {}
+    for line in lines:
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        spec = _entry(entry)
+        specs[spec.id] = spec  # a repeated entry counts once; the last one wins
+    return list(specs.values())
+
+
+def _entry(entry: str) -> AccountSpec:
+    email, sep, password = entry.partition(":")
+    if sep and "@" in email:
+        if not password:
+            raise ValueError(f"account {mask_email(email)!r} has an empty password")
+        return AccountSpec(email=email.strip(), password=password)
+    if any(c.isspace() for c in entry) or ":" in entry:
+        raise ValueError("an account entry is neither a token nor 'email:password'")
+    return AccountSpec(token=entry)
+
+
+def jwt_exp(token: str) -> float | None:
+    """The ``exp`` claim of a JWT-shaped token (the signature is not checked: we only need to
+    know when chat.qwen.ai will stop accepting it); None when there is none."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+def mask_email(email: str) -> str:
+    """``de***@example.com``: enough for an operator to recognise their own account."""
+    name, _, domain = email.partition("@")
+    return f"{name[:2]}***@{domain}" if domain else "***"

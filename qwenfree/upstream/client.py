@@ -1,10 +1,12 @@
-"""The HTTP transport to chat.qwen.ai: one requests.Session per worker, streamed calls, and the
-only place where requests/urllib3 exceptions and upstream statuses become our errors."""
+"""The HTTP transport to an upstream site (chat.qwen.ai by default, or Tongyi): one
+requests.Session per site and worker, streamed calls, and the only place where requests/urllib3
+exceptions and upstream statuses become our errors."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,11 +22,9 @@ from qwenfree.events import Event
 from qwenfree.settings import Settings
 from qwenfree.sse import SSEDecoder
 from qwenfree.upstream import qwen
+from qwenfree.upstream.site import Site
 
-USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/138.0.0.0 Safari/537.36"
-)
+USER_AGENT = qwen.USER_AGENT
 MAX_ERROR_BODY = 1 << 20  # an error page larger than this is not worth reading
 
 
@@ -64,8 +64,9 @@ def status_error(status: int, body: str, retry_after: str | None) -> errors.Qwen
 class UpstreamClient:
     """Owns the Session; sends per-request credentials; never mutates shared state."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.base = settings.upstream_url
+    def __init__(self, settings: Settings, site: Site | None = None) -> None:
+        self.site = site = site or qwen.site(settings)
+        self.base = site.base
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         session = requests.Session()
         adapter = HTTPAdapter(
@@ -75,18 +76,7 @@ class UpstreamClient:
         session.mount("https://", adapter)
         # One account's cookies must never ride on another account's request.
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        session.headers.update(
-            {
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json, text/plain, */*",
-                "Accept-Language": "en-US,en;q=0.9",
-                "Origin": self.base,
-                "Referer": self.base + "/",
-                "source": "web",
-                "version": settings.web_version,
-                "bx-v": "2.5.36",
-            }
-        )
+        session.headers.update(site.headers)
         self.session = session
 
     def close(self) -> None:
@@ -111,8 +101,8 @@ class UpstreamClient:
         try:
             parsed = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError:
-            raise qwen.page_error(text) from None
-        if isinstance(parsed, dict) and (err := qwen.business_error(parsed)) is not None:
+            raise self.site.page_error(text) from None
+        if isinstance(parsed, dict) and (err := self.site.business_error(parsed)) is not None:
             raise err
         return parsed
 
@@ -132,7 +122,41 @@ class UpstreamClient:
                 finally:
                     r.close()
                 raise status_error(r.status_code, text, r.headers.get("Retry-After"))
-        return UpstreamStream(r)
+        return UpstreamStream(r, self.site)
+
+    def put(self, url: str, data: bytes, headers: dict[str, str]) -> None:
+        """Upload bytes to the object storage URL an STS answer named (signed by the caller);
+        raise if storage refused them. No account credentials are sent there."""
+        with mapped_errors():
+            r = self.session.put(url, data=data, headers=headers, timeout=self.timeout)
+            try:
+                text = r.text[:4096]
+            finally:
+                r.close()
+        if r.status_code >= 300:
+            code = re.search(r"<Code>([^<]{1,80})</Code>", text)
+            raise errors.UpstreamUnavailable(
+                f"chat.qwen.ai's file storage refused the upload: HTTP {r.status_code}"
+                + (f" {code.group(1)}" if code else "")
+            )
+
+    def download(self, url: str, max_bytes: int) -> bytes:
+        """Fetch a file the upstream generated (its CDN URL, query kept); at most ``max_bytes``."""
+        with mapped_errors():
+            r = self.session.get(url, timeout=self.timeout, stream=True)
+            try:
+                if r.status_code >= 400:
+                    raise errors.UpstreamUnavailable(
+                        f"chat.qwen.ai's CDN answered HTTP {r.status_code} for a generated file"
+                    )
+                body = bytearray()
+                for chunk in r.iter_content(65536):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise errors.UpstreamProtocolError("a generated file is unexpectedly large")
+                return bytes(body)
+            finally:
+                r.close()
 
     def _headers(self, token: str | None) -> dict[str, str]:
         headers = {
@@ -140,8 +164,7 @@ class UpstreamClient:
             "timezone": time.strftime("%a %b %d %Y %H:%M:%S GMT%z", time.localtime()),
         }
         if token:
-            headers["Authorization"] = f"Bearer {token}"
-            headers["Cookie"] = f"token={token}"
+            headers.update(self.site.credentials(token))
         return headers
 
 
@@ -152,9 +175,10 @@ class UpstreamStream:
     recognised from their first byte and raised as errors.
     """
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: requests.Response, site: Site | None = None) -> None:
         self._response = response
-        self.parser = qwen.FrameParser()
+        self._site = site
+        self.parser: Any = site.parser() if site else qwen.FrameParser()
 
     def __iter__(self) -> Iterator[Event]:
         decoder = SSEDecoder()
@@ -195,11 +219,13 @@ class UpstreamStream:
             if len(body) > MAX_ERROR_BODY:
                 break
         text = body.decode("utf-8", "replace")
+        page_error = self._site.page_error if self._site else qwen.page_error
+        business_error = self._site.business_error if self._site else qwen.business_error
         if text.lstrip().startswith("<"):
-            return qwen.page_error(text)
+            return page_error(text)
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError:
-            return qwen.page_error(text)
-        err = qwen.business_error(parsed) if isinstance(parsed, dict) else None
+            return page_error(text)
+        err = business_error(parsed) if isinstance(parsed, dict) else None
         return err or errors.UpstreamProtocolError("chat.qwen.ai sent JSON instead of a stream")

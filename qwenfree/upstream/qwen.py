@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qwenfree import errors
 from qwenfree.events import Citations, Event, ImageOutput, ReasoningDelta, Source, TextDelta, Usage
+from qwenfree.settings import Settings
+from qwenfree.upstream.site import Site
 
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/138.0.0.0 Safari/537.36"
+)
 RATE_LIMIT_CODES = {
     "RateLimited",
     "ParallelLimited",
@@ -23,6 +29,16 @@ RATE_LIMIT_CODES = {
 }
 GONE_CODES = {"Not_Found", "CHAT_NOT_FOUND", "PARENT_NOT_FOUND"}
 FILTER_CODES = {"data_inspection_failed"}
+TASK_STATES = {
+    "success": "done",
+    "succeeded": "done",
+    "completed": "done",
+    "failed": "failed",
+    "fail": "failed",
+    "error": "failed",
+    "cancelled": "failed",
+    "canceled": "failed",
+}
 
 # Substrings that identify an anti-bot page (HTML or JSON). One table, one test per row.
 CHALLENGE_MARKERS = (
@@ -65,8 +81,12 @@ def completion_body(
     thinking: bool,
     thinking_budget: int | None,
     now: float,
+    files: Sequence[Mapping[str, Any]] = (),
+    size: str | None = None,
 ) -> dict[str, Any]:
-    """Body of ``POST /api/v2/chat/completions``: always exactly one user message."""
+    """Body of ``POST /api/v2/chat/completions``: always exactly one user message, carrying
+    ``files`` (uploaded attachments, §7.4). ``size`` is the aspect ratio of a picture or video;
+    a video (``t2v``) is requested with ``stream: false`` and answered with a task (§9.3)."""
     feature = {
         "thinking_enabled": thinking,
         "output_schema": "phase",  # without it frames carry no phase and answers look empty
@@ -86,7 +106,7 @@ def completion_body(
         "role": "user",
         "content": content,
         "user_action": "chat",
-        "files": [],
+        "files": list(files),
         "timestamp": int(now),
         "models": [model],
         "chat_type": chat_type,
@@ -94,8 +114,9 @@ def completion_body(
         "extra": {"meta": {"subChatType": chat_type}},
         "sub_chat_type": chat_type,
     }
+    sized = {"size": size} if size else {}
     return {
-        "stream": True,
+        "stream": chat_type != "t2v",
         "version": "2.1",
         "incremental_output": True,
         "chat_id": chat_id,
@@ -104,9 +125,34 @@ def completion_body(
         "model": model,
         "parent_id": parent_id,
         "parentId": parent_id,
-        "messages": [message],
+        "messages": [message | sized],
         "timestamp": int(now),
-    }
+    } | sized
+
+
+def video_task_id(answer: Any) -> str:
+    """The task id in the JSON answer to a ``t2v`` completion; raise if there is none."""
+    data = answer.get("data") if isinstance(answer, Mapping) else None
+    data = data if isinstance(data, Mapping) else {}
+    for message in data.get("messages") or [data]:
+        extra = (message or {}).get("extra") if isinstance(message, Mapping) else None
+        task = ((extra or {}).get("wanx") or {}).get("task_id") or (message or {}).get("task_id")
+        if task:
+            return str(task)
+    raise errors.UpstreamProtocolError("chat.qwen.ai started no video task")
+
+
+def task_state(answer: Any) -> tuple[str, str]:
+    """(state, video URL) from ``GET /api/v1/tasks/status/{id}``: state is ``done``,
+    ``failed`` or ``running``; the answer may be flat or wrapped in ``{success, data}``."""
+    data = answer.get("data") if isinstance(answer, Mapping) else None
+    data = data if isinstance(data, Mapping) and "task_status" in data else answer
+    if not isinstance(data, Mapping):
+        raise errors.UpstreamProtocolError("chat.qwen.ai sent a task status of an unknown shape")
+    status = str(data.get("task_status") or data.get("status") or "").lower()
+    content = data.get("content")
+    url = content if isinstance(content, str) else ""
+    return TASK_STATES.get(status, "running"), url
 
 
 def business_error(body: Mapping[str, Any]) -> errors.QwenfreeError | None:
@@ -280,3 +326,23 @@ def _size(hw: Any) -> tuple[int | None, int | None]:
     except (TypeError, ValueError):
         pass
     return None, None
+
+
+def site(settings: Settings) -> Site:
+    """chat.qwen.ai as the client sees it: the token rides as Bearer and as the token cookie."""
+    base = settings.upstream_url
+    headers = {
+        "User-Agent": USER_AGENT,
+        "Accept": "application/json, text/plain, */*",
+        "Accept-Language": "en-US,en;q=0.9",
+        "Origin": base,
+        "Referer": base + "/",
+        "source": "web",
+        "version": settings.web_version,
+        "bx-v": "2.5.36",
+    }
+    return Site(base, headers, _credentials, FrameParser, business_error, page_error)
+
+
+def _credentials(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Cookie": f"token={token}"}

@@ -14,12 +14,51 @@ from collections.abc import Mapping
 from typing import Any
 
 from qwenfree import errors
+from qwenfree.catalog import ModelCatalog
 from qwenfree.events import Event, ImageOutput, ReasoningDelta, TextDelta
+from qwenfree.settings import Settings
+from qwenfree.upstream import qwen
+from qwenfree.upstream.site import Site
 
+CONVERSATION = "/dialog/conversation"
 LONG_TICKET = 100  # longer tickets are login_aliyunid_ticket, shorter tongyi_sso_ticket
 MODELS = ("qwen3-235b-a22b", "qwen3-coder-plus", "qwen3-30b-a3b", "qwen-max-latest")
+GONE_CODES = ("NOT_FOUND", "NOT_EXIST")
 AUTH_CODES = ("LOGIN", "AUTH", "TOKEN", "TICKET", "SESSION_EXPIRED")
 LIMIT_CODES = ("LIMIT", "QUOTA", "FREQUENT", "TOO_MANY")
+
+
+def site(settings: Settings) -> Site:
+    """The Tongyi site as the client sees it: the ticket rides in a cookie."""
+    headers = {
+        "User-Agent": qwen.USER_AGENT,
+        "Accept": "application/json, text/plain, */*",
+        "Origin": "https://tongyi.aliyun.com",
+        "Referer": "https://tongyi.aliyun.com/",
+        "X-Platform": "pc_tongyi",
+    }
+    return Site(
+        settings.tongyi_url, headers, _credentials, TongyiParser, business_error, qwen.page_error
+    )
+
+
+def catalog(settings: Settings) -> ModelCatalog:
+    """The model ids Tongyi accepts (a static list: the site publishes none); the usual
+    default model name and the client aliases mean the Tongyi default model."""
+    entries = [
+        {"id": m, "name": m, "info": {"meta": {"chat_type": ["t2t", "search"]}}} for m in MODELS
+    ]
+    aliases = f"{settings.model_aliases},{settings.default_model}=default"
+    return ModelCatalog(
+        lambda token: entries,
+        float("inf"),
+        aliases=aliases,
+        default_model=settings.tongyi_default_model,
+    )
+
+
+def _credentials(ticket: str) -> dict[str, str]:
+    return {"Cookie": cookie(ticket)}
 
 
 def is_ticket(credential: str) -> bool:
@@ -61,6 +100,8 @@ def business_error(body: Mapping[str, Any]) -> errors.QwenfreeError | None:
 def coded_error(code: str, message: str) -> errors.QwenfreeError:
     said = f"Tongyi: {code or 'error'}" + (f": {message}" if message else "")
     upper = code.upper()
+    if any(word in upper for word in GONE_CODES):
+        return errors.ChatNotFound(said)
     if any(word in upper for word in AUTH_CODES):
         return errors.UpstreamTokenRejected(said)
     if any(word in upper for word in LIMIT_CODES):

@@ -10,7 +10,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from qwenfree import errors
 from qwenfree.conversation import (
+    FilePart,
     ImagePart,
     Message,
     Part,
@@ -36,10 +38,24 @@ def system_text(system: Any) -> str | None:
 def message(raw: Mapping[str, Any]) -> Message:
     role, content = raw["role"], raw["content"]
     blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-    parts = tuple(p for b in blocks if (p := part(b)) is not None)
-    if role == "user" and parts and all(isinstance(p, ToolResultPart) for p in parts):
+    parts: list[Part] = []
+    for block in blocks:
+        if (found := part(block)) is not None:
+            parts.append(found)
+        if block["type"] == "tool_result":  # a tool's pictures (Claude Code's screenshots)
+            parts += [media(b) for b in _blocks(block.get("content")) if b.get("type") == "image"]
+    results = [p for p in parts if isinstance(p, ToolResultPart)]
+    if role == "user" and results and all(_from_tool(p) for p in parts):
         role = "tool"
-    return Message(role, parts)
+    return Message(role, tuple(parts))
+
+
+def _blocks(content: Any) -> list[Mapping[str, Any]]:
+    return [b for b in content or () if isinstance(b, Mapping)] if isinstance(content, list) else []
+
+
+def _from_tool(part: Part) -> bool:
+    return isinstance(part, ToolResultPart | ImagePart)
 
 
 def part(block: Mapping[str, Any]) -> Part | None:
@@ -63,12 +79,28 @@ def part(block: Mapping[str, Any]) -> Part | None:
 
 
 def media(block: Mapping[str, Any]) -> Part:
-    source = block.get("source") or {}
-    if source.get("type") == "text":
+    """An ``image`` or ``document`` block: base64 or URL sources become attachments; a plain
+    text (or content-blocks) document is inlined as text."""
+    source = block.get("source")
+    source = source if isinstance(source, Mapping) else {}
+    kind = source.get("type")
+    if kind == "text":
         return TextPart(str(source.get("data") or ""))
-    if source.get("type") == "url":
-        return ImagePart(url=str(source.get("url") or ""))
-    return ImagePart(str(source.get("media_type") or ""), data=source.get("data"))
+    if kind == "content":
+        return TextPart(result_text(source.get("content")))
+    if kind not in ("url", "base64"):
+        raise errors.InvalidRequest(
+            f"{block['type']} sources of type {kind!r} are not supported: send base64 or a url",
+            param="messages",
+        )
+    url = str(source.get("url") or "") if kind == "url" else None
+    data = source.get("data") if kind == "base64" else None
+    if kind == "base64" and (not isinstance(data, str) or not data):
+        raise errors.InvalidRequest(f"a base64 {block['type']} needs 'data'", param="messages")
+    media_type = str(source.get("media_type") or "")
+    if block["type"] == "image":
+        return ImagePart(media_type, data=data, url=url)
+    return FilePart(media_type, data=data, url=url, name=str(block.get("title") or ""))
 
 
 def result_text(content: Any) -> str:

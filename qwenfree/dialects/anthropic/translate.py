@@ -5,7 +5,9 @@ Code sends them), content blocks (text, image, document, tool_use, tool_result, 
 client tools (server tools are skipped; a web-search tool turns on upstream search),
 tool_choice, thinking, output_config.format (JSON mode). Response side: the event sequence
 message_start, ping, content blocks (thinking closed by a signature, text, tool_use), then
-message_delta with the stop reason and usage, and message_stop.
+message_delta with the stop reason and usage, and message_stop. Web-search results become
+``web_search_result_location`` citations on the first text block after them (streamed as
+``citations_delta``), as Anthropic's own web search reports its sources.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from qwenfree.catalog import ModelInfo
 from qwenfree.conversation import Conversation, GenerationParams, ToolSpec
 from qwenfree.dialects.anthropic import content
 from qwenfree.events import (
+    Citations,
     Heartbeat,
     ImageOutput,
     MessageStart,
     MessageStop,
     ReasoningDelta,
+    Source,
     StopReason,
     TextDelta,
     ToolCallDelta,
@@ -171,6 +175,7 @@ class _Stream:
     thinking: list[str] = field(default_factory=list)
     usage: Usage | None = None
     input_tokens: int = 0
+    citations: list[dict[str, Any]] = field(default_factory=list)  # for the next text block
 
     def feed(self, ev: object) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(ev, MessageStart):
@@ -182,8 +187,13 @@ class _Stream:
             self.thinking.append(ev.text)
             if not _omits_thinking(self.params):
                 yield self._delta({"type": "thinking_delta", "thinking": ev.text})
+        elif isinstance(ev, Citations):
+            self.citations += map(citation, ev.sources)
+            if self.open == "text":
+                yield from self._cite()
         elif isinstance(ev, TextDelta | ImageOutput):
             yield from self._block("text", {"text": ""})
+            yield from self._cite()
             text = ev.text if isinstance(ev, TextDelta) else _markdown_image(ev)
             yield self._delta({"type": "text_delta", "text": text})
         elif isinstance(ev, ToolCallStart):
@@ -225,6 +235,11 @@ class _Stream:
         yield "content_block_stop", {"index": self.index}
         self.open = None
 
+    def _cite(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for found in self.citations:
+            yield self._delta({"type": "citations_delta", "citation": found})
+        self.citations = []
+
     def _delta(self, delta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return "content_block_delta", {"index": self.index, "delta": delta}
 
@@ -244,7 +259,8 @@ def encode_completion(done: Completion, params: GenerationParams) -> dict[str, A
         blocks.append({"type": "thinking", "thinking": shown, "signature": sign})
     text = "\n\n".join(t for t in [done.text, *map(_markdown_image, done.images)] if t)
     if text:
-        blocks.append({"type": "text", "text": text})
+        cited = {"citations": [citation(s) for s in done.sources]} if done.sources else {}
+        blocks.append({"type": "text", "text": text} | cited)
     for call in done.tool_calls:
         blocks.append(
             {
@@ -300,6 +316,17 @@ def _input(arguments: str) -> Any:
 def signature(msg_id: str, thinking: str) -> str:
     """An opaque signature for a thinking block (Claude Code echoes it back; nobody checks)."""
     return hashlib.sha256(f"{msg_id}\n{thinking}".encode()).hexdigest()
+
+
+def citation(source: Source) -> dict[str, Any]:
+    """A web-search result as Anthropic's ``web_search_result_location`` citation."""
+    return {
+        "type": "web_search_result_location",
+        "url": source.url,
+        "title": source.title or None,
+        "cited_text": source.snippet,
+        "encrypted_index": "",
+    }
 
 
 def _markdown_image(image: ImageOutput) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from qwenfree import errors
 from qwenfree.conversation import (
+    FilePart,
     ImagePart,
     Message,
     Part,
@@ -165,10 +166,7 @@ def _inline(blob: Any) -> Part:
     if mime.startswith("image/"):
         return ImagePart(mime, data=data)
     if not TEXT_MIME.fullmatch(mime):
-        raise errors.InvalidRequest(
-            f"inlineData of type {mime or 'unknown'!r} is not supported: send images or text",
-            param="contents",
-        )
+        return FilePart(mime, data=data)  # PDF, audio, video...: attached; its bytes decide
     try:
         return TextPart(base64.b64decode(data, validate=True).decode("utf-8", "replace"))
     except (binascii.Error, ValueError):
@@ -182,7 +180,9 @@ def _file(ref: Any) -> Part:
     mime = str(_obj(ref).get("mimeType") or "").lower()
     if not isinstance(uri, str) or not uri:
         raise errors.InvalidRequest("fileData needs a 'fileUri'", param="contents")
-    return ImagePart(mime, url=uri) if mime.startswith("image/") else TextPart(f"[file: {uri}]")
+    if mime.startswith("image/"):
+        return ImagePart(mime, url=uri)
+    return FilePart(mime, url=uri, name=str(_obj(ref).get("displayName") or ""))
 
 
 def tools(raw_tools: Iterable[Mapping[str, Any]]) -> tuple[tuple[ToolSpec, ...], bool]:

@@ -11,6 +11,7 @@ from qwenfree import errors
 from qwenfree.accumulate import Completion
 from qwenfree.conversation import (
     Conversation,
+    FilePart,
     GenerationParams,
     ImagePart,
     Message,
@@ -63,6 +64,9 @@ ERROR_TYPES = {
     "context_length_exceeded": ("invalid_request_error", "context_length_exceeded"),
     "invalid_model_output": ("server_error", "invalid_model_output"),
 }
+# Content parts that carry a file (images have their own ``image_url`` part).
+MEDIA_PARTS = ("file", "input_audio", "video_url", "input_video")
+AUDIO_FORMATS = {"mp3": "audio/mpeg", "wav": "audio/wav"}
 EFFORT_THINKS = {
     "none": False,
     "minimal": False,
@@ -161,16 +165,51 @@ def _parts(content: Any) -> list[Part]:
         if kind == "text" and isinstance(part.get("text"), str):
             parts.append(TextPart(part["text"]))
         elif kind == "image_url":
-            url = part.get("image_url")
-            url = url.get("url") if isinstance(url, Mapping) else url
-            if not isinstance(url, str) or not url:
-                raise errors.InvalidRequest("image_url parts need a 'url'", param="messages")
-            if url.startswith("data:"):
-                head, _, data = url.partition(",")
+            url = _url(part.get("image_url"), "image_url")
+            head, _, data = url.partition(",")
+            if url.startswith("data:") and head.endswith(";base64"):
                 parts.append(ImagePart(head[5:].split(";")[0], data=data))
             else:
                 parts.append(ImagePart(url=url))
+        elif kind in MEDIA_PARTS:
+            parts.append(_file_part(kind, part))
     return parts
+
+
+def _url(value: Any, kind: str) -> str:
+    """The URL of a ``{url}`` object (or a bare string) in a content part."""
+    url = value.get("url") if isinstance(value, Mapping) else value
+    if not isinstance(url, str) or not url.strip():
+        raise errors.InvalidRequest(f"{kind} parts need a 'url'", param="messages")
+    return url.strip()
+
+
+def _file_part(kind: str, part: Mapping[str, Any]) -> FilePart:
+    """``file`` (``file_data`` base64 or data URL, ``file_url``; also the original project's
+    ``{"file_url": {"url"}}``), ``input_audio`` and ``video_url`` parts as files to attach."""
+    if kind == "input_audio":
+        audio = part.get("input_audio")
+        audio = audio if isinstance(audio, Mapping) else {}
+        data, fmt = audio.get("data"), str(audio.get("format") or "wav").lower()
+        if not isinstance(data, str) or not data:
+            raise errors.InvalidRequest("input_audio parts need base64 'data'", param="messages")
+        return FilePart(AUDIO_FORMATS.get(fmt, f"audio/{fmt}"), data=data)
+    if kind != "file":
+        return FilePart(url=_url(part.get(kind), kind))
+    spec = part.get("file") if isinstance(part.get("file"), Mapping) else {}
+    name = str(spec.get("filename") or "")
+    if part.get("file_url") is not None or spec.get("file_url"):
+        return FilePart(url=_url(part.get("file_url") or spec.get("file_url"), kind), name=name)
+    data = spec.get("file_data")
+    if not isinstance(data, str) or not data:
+        raise errors.InvalidRequest(
+            "file parts need 'file_data' (base64 or a data: URL) or a 'file_url'; "
+            "file ids of OpenAI's Files API cannot be used here",
+            param="messages",
+        )
+    if data.startswith("data:"):
+        return FilePart(url=data, name=name)
+    return FilePart(data=data, name=name)
 
 
 def _text_of(content: Any) -> str:

@@ -1,0 +1,408 @@
+"""AccountPool: upstream accounts held by the server, shared by every worker through a store.
+
+Routing: each try leases the least-busy healthy account (at most ``account_concurrency`` answers
+at once per account, counted across workers), preferring the account a continued conversation
+lives on. Failures bench the account for what they mean:
+
+* ``RateLimited`` (a daily quota): this capability (chat type) only, for the hours the upstream
+  names;
+* a WAF / captcha page: the whole account, for minutes; never retried on another account
+  (hammering from the same address deepens the block);
+* a rejected token: sign in again when the account has a password and retry once; otherwise the
+  account is *dead* until an operator refreshes or replaces it;
+* 5xx, timeouts, empty answers: tried last for a while, not skipped.
+
+Tokens are refreshed before they expire (``exp`` claim, ``refresh_margin``) by signing in again,
+one flight per account: a lock in this process plus a store lock across processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from qwenfree import errors
+from qwenfree.settings import Settings
+from qwenfree.store import FOREVER, AccountRecord, Cooldown, Counters, Store
+from qwenfree.upstream.accounts import AccountSpec, Lease, fingerprint, jwt_exp
+from qwenfree.upstream.client import UpstreamClient
+
+log = logging.getLogger(__name__)
+POLL = 0.1  # seconds between looks for a free slot while every account is busy
+SIGNIN_LOCK = 30.0  # longest a sign-in may hold the cross-process lock
+SIGNIN_WAIT = 15.0  # how long to wait for another process's sign-in
+USABLE = ("ready", "failing", "busy")  # states that can serve (busy: once a slot frees)
+# Failures that say something about the account; the rest (content refused, bad input, a
+# model that broke JSON mode) are the request's own and leave the account alone.
+ACCOUNT_FAULTS = (
+    errors.UpstreamRateLimited,
+    errors.UpstreamChallenged,
+    errors.UpstreamTokenRejected,
+    errors.UpstreamUnavailable,
+    errors.UpstreamProtocolError,
+)
+
+
+class NoAccountUsable(errors.NoTokenAvailable):
+    """No account can serve and none will recover by itself: an operator must act."""
+
+    status = 503
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account as routing sees it now."""
+
+    record: AccountRecord
+    state: str  # ready | busy | failing | cooling | dead
+    until: float | None  # when a cooling account is back
+    reason: str
+    busy: int
+    cooldowns: list[Cooldown] = field(default_factory=list)
+    usage: Counters = field(default_factory=dict)
+
+    @property
+    def alias(self) -> str:
+        return alias(self.record.id)
+
+
+def alias(account_id: str) -> str:
+    """The name logs, metrics and the admin page use: opaque, stable, not a secret."""
+    return "acct-" + account_id[:6]
+
+
+def sign_in(client: UpstreamClient, email: str, password: str) -> str:
+    """Trade an email and password for a session token (the password travels as SHA-256 hex,
+    as the web app sends it)."""
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    body = client.json("POST", "/api/v1/auths/signin", None, {"email": email, "password": digest})
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise errors.UpstreamProtocolError("chat.qwen.ai signed in without returning a token")
+    return token
+
+
+class AccountPool:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        client: UpstreamClient,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        on_refresh: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.client = client
+        self.clock = clock
+        self.sleep = sleep
+        self.on_refresh = on_refresh or (lambda result: None)
+        self._flights: dict[str, threading.Lock] = {}
+        self._flights_lock = threading.Lock()
+
+    # -- configuration
+
+    def sync(self, specs: Sequence[AccountSpec]) -> None:
+        """Make the configured accounts (QWENFREE_ACCOUNTS / _FILE) the store's "env" set."""
+        now = self.clock()
+        # Spaced by a microsecond so ties in routing go to the accounts in configured order.
+        records = [_record(spec, "env", now + i * 1e-6) for i, spec in enumerate(specs)]
+        self.store.sync_accounts(records, "env")
+
+    # -- the router interface (see qwenfree.upstream.accounts)
+
+    def catalog_token(self, tokens: Sequence[str]) -> str | None:
+        """None: the caller's key is not an upstream token, and the catalog's fetcher picks an
+        account's token itself (``any_token``) on the rare occasions it calls the upstream."""
+        return None
+
+    def any_token(self) -> str | None:
+        """Some usable account's current token, without leasing it (for listing models)."""
+        now = self.clock()
+        for s in self.states("t2t", now):
+            token, exp = s.record.token, s.record.token_exp
+            if s.state in USABLE and token and (exp is None or exp > now):
+                return token
+        return None
+
+    def leases(
+        self, tokens: Sequence[str], capability: str, prefer: str | None = None
+    ) -> Iterator[Lease]:
+        """Accounts to try, one lease at a time; raise when none can serve at all."""
+        tried: set[str] = set()
+        retried: set[str] = set()
+        soft = False
+        while True:
+            lease = self._acquire(capability, tried, prefer)
+            if lease is None:
+                if soft:
+                    return  # the caller raises the last failure: nothing is benched for long
+                raise self._exhausted(capability)
+            yield lease
+            account = str(lease.account_id)
+            if lease.retry and account not in retried:
+                retried.add(account)  # signed in again: one more try on it
+                continue
+            tried.add(account)
+            soft = soft or lease.soft
+
+    def report(self, lease: Lease, err: errors.QwenfreeError) -> None:
+        """Bench the account as long as the failure says (see the module docstring)."""
+        s, now, account = self.settings, self.clock(), str(lease.account_id)
+        if not isinstance(err, ACCOUNT_FAULTS):
+            lease.soft = True
+            return
+        note = f"{err.kind}: {err.message}"[:300]
+        self.store.bump(
+            "account:" + account, {"failures": 1}, {"last_error": note, "last_error_at": now}
+        )
+        if isinstance(err, errors.UpstreamRateLimited):
+            until = now + (err.retry_after or s.cooldown_rate_limited)
+            self.bench(account, lease.capability, until, "rate_limited", err.message)
+        elif isinstance(err, errors.UpstreamChallenged):
+            self.bench(account, "*", now + s.cooldown_challenged, "challenged", err.message)
+        elif isinstance(err, errors.UpstreamTokenRejected):
+            self._rejected(lease)
+        elif isinstance(err, errors.UpstreamUnavailable):
+            self.bench(account, "*", now + s.cooldown_failure, "failing", err.message)
+            lease.soft = True
+        else:
+            lease.soft = True
+
+    def succeeded(self, lease: Lease) -> None:
+        if lease.failing:  # it was on probation when leased: that is over now
+            self.store.clear(str(lease.account_id), ("failing",))
+
+    # -- states
+
+    def states(self, capability: str = "t2t", now: float | None = None) -> list[AccountState]:
+        """Every account with its routing state for ``capability``."""
+        now = self.clock() if now is None else now
+        snap = self.store.snapshot(now)
+        cap = self.settings.account_concurrency
+        out = []
+        for record in sorted(snap.accounts, key=lambda r: r.added_at):
+            cools = [c for c in snap.cooldowns if c.account_id == record.id]
+            busy = snap.busy.get(record.id, 0)
+            state, until, reason = _judge(record, cools, capability, busy, cap, now)
+            usage = snap.usage.get(record.id, {})
+            out.append(AccountState(record, state, until, reason, busy, cools, usage))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """How many accounts are in each state (for /readyz and /metrics)."""
+        found = {name: 0 for name in ("ready", "busy", "failing", "cooling", "dead")}
+        for s in self.states():
+            found[s.state] += 1
+        return found
+
+    # -- leasing
+
+    def _acquire(self, capability: str, exclude: set[str], prefer: str | None) -> Lease | None:
+        polls = max(1, int(self.settings.account_wait / POLL) + 1)
+        for attempt in range(polls):
+            now = self.clock()
+            open_ = [
+                s
+                for s in self.states(capability, now)
+                if s.state in USABLE and s.record.id not in exclude
+            ]
+            for s in sorted(open_, key=partial(_rank, prefer=prefer)):
+                if s.state != "busy" and (lease := self._take(s, capability, now)) is not None:
+                    return lease
+            if not any(s.state == "busy" for s in open_) or attempt + 1 == polls:
+                return None
+            self.sleep(POLL)
+        return None
+
+    def _take(self, s: AccountState, capability: str, now: float) -> Lease | None:
+        token = self._usable_token(s.record, now)
+        lease_id = uuid.uuid4().hex
+        account = s.record.id
+        cap, ttl = self.settings.account_concurrency, self.settings.lease_ttl
+        if token is None or not self.store.lease(account, lease_id, now, now + ttl, cap):
+            return None
+        self.store.bump("account:" + account, {"requests": 1}, {"last_used": now})
+        release = partial(self._release, account, lease_id)
+        lease = Lease(token, alias(account), capability, account, _release=release)
+        lease.failing = s.state == "failing"
+        return lease
+
+    def _release(self, account: str, lease_id: str) -> None:
+        try:
+            self.store.release(account, lease_id)
+        except Exception:  # the lease expires by itself (lease_ttl); never mask the answer
+            log.warning("could not release a lease on %s", alias(account), exc_info=True)
+
+    def _exhausted(self, capability: str) -> errors.QwenfreeError:
+        now = self.clock()
+        states = self.states(capability, now)
+        if any(s.state == "busy" for s in states):
+            return errors.NoTokenAvailable(
+                f"All {len(states)} upstream accounts are busy; try again in a moment",
+                retry_after=1,
+            )
+        waits = [s.until - now for s in states if s.state == "cooling" and s.until]
+        if waits:
+            wait = max(1.0, min(waits))
+            return errors.NoTokenAvailable(
+                "Every upstream account is cooling down after a rate limit or an anti-bot "
+                f"check; the first is free again in {_human(wait)}",
+                retry_after=wait,
+            )
+        if not states:
+            return NoAccountUsable("No upstream account is configured (QWENFREE_ACCOUNTS)")
+        return NoAccountUsable(
+            "No upstream account can serve: "
+            + "; ".join(f"{s.alias}: {s.reason}" for s in states)[:500]
+        )
+
+    def bench(self, account: str, capability: str, until: float, kind: str, reason: str) -> None:
+        log.warning("account %s benched (%s, %s): %s", alias(account), kind, capability, reason)
+        self.store.cool(Cooldown(account, capability, until, kind, reason), self.clock())
+
+    # -- tokens
+
+    def _usable_token(self, record: AccountRecord, now: float) -> str | None:
+        """The account's token, signing in again first when it is (nearly) expired."""
+        token, exp = record.token, record.token_exp
+        if token and (exp is None or exp - now > self.settings.refresh_margin):
+            return token
+        if record.email and record.password and (fresh := self.refresh(record, token)):
+            return fresh
+        return token if token and exp is not None and exp > now else None
+
+    def _rejected(self, lease: Lease) -> None:
+        record = self._record(str(lease.account_id))
+        if record is not None and record.email and record.password:
+            if self.refresh(record, lease.token, forced=True):
+                lease.retry = True
+            return
+        self.bench(
+            str(lease.account_id),
+            "*",
+            FOREVER,
+            "dead",
+            "chat.qwen.ai rejected the token (expired or signed out); add a fresh token, "
+            "or the account's email and password so it can sign in by itself",
+        )
+
+    def refresh(self, record: AccountRecord, stale: str | None, forced: bool = False) -> str | None:
+        """Sign in again, once per account however many requests ask at the same time."""
+        with self._flight(record.id):
+            current = self._record(record.id)
+            if current is None or not (current.email and current.password):
+                return None
+            if current.token and current.token != stale:
+                return current.token  # another request or worker has just signed in
+            owner = uuid.uuid4().hex
+            if not self.store.lock("signin:" + record.id, owner, self.clock(), SIGNIN_LOCK):
+                return self._await_sign_in(record.id, stale)
+            try:
+                return self._sign_in(current, forced)
+            finally:
+                self.store.unlock("signin:" + record.id, owner)
+
+    def _sign_in(self, record: AccountRecord, forced: bool) -> str | None:
+        try:
+            token = sign_in(self.client, str(record.email), str(record.password))
+        except errors.QwenfreeError as err:
+            self.on_refresh("failed")
+            self._sign_in_failed(record.id, err)
+            return None
+        exp = jwt_exp(token)
+        self.store.set_token(record.id, token, exp)
+        self.store.clear(record.id, ("dead", "signin_failed"))
+        self.on_refresh("ok")
+        why = "its token was rejected" if forced else "its token expires soon"
+        why = why if record.token else "first use"
+        log.info("account %s signed in (%s)", alias(record.id), why)
+        return token
+
+    def _sign_in_failed(self, account: str, err: errors.QwenfreeError) -> None:
+        now = self.clock()
+        if isinstance(err, errors.UpstreamChallenged):
+            until = now + self.settings.cooldown_challenged
+            self.bench(account, "*", until, "challenged", f"sign-in met an anti-bot check: {err}")
+        elif isinstance(err, errors.UpstreamRejected | errors.UpstreamTokenRejected):
+            reason = f"sign-in refused ({err.message}): wrong email or password, or account locked"
+            self.bench(account, "*", FOREVER, "dead", reason)
+        else:
+            until = now + self.settings.cooldown_failure
+            self.bench(account, "*", until, "signin_failed", f"sign-in failed: {err.message}")
+
+    def _await_sign_in(self, account: str, stale: str | None) -> str | None:
+        """Another process is signing this account in: wait for its token."""
+        for _ in range(int(SIGNIN_WAIT / POLL)):
+            self.sleep(POLL)
+            current = self._record(account)
+            if current is None:
+                return None
+            if current.token and current.token != stale:
+                return current.token
+        return None
+
+    def _flight(self, account: str) -> threading.Lock:
+        with self._flights_lock:
+            return self._flights.setdefault(account, threading.Lock())
+
+    def _record(self, account: str) -> AccountRecord | None:
+        found = [a for a in self.store.snapshot(self.clock()).accounts if a.id == account]
+        return found[0] if found else None
+
+
+def _record(spec: AccountSpec, source: str, now: float) -> AccountRecord:
+    exp = jwt_exp(spec.token) if spec.token else None
+    return AccountRecord(spec.id, spec.email, spec.password, spec.token, exp, source, now)
+
+
+def _judge(
+    record: AccountRecord,
+    cools: list[Cooldown],
+    capability: str,
+    busy: int,
+    cap: int,
+    now: float,
+) -> tuple[str, float | None, str]:
+    """(state, until, reason) of one account for one capability."""
+    hard = [c for c in cools if c.capability in ("*", capability) and c.kind != "failing"]
+    if dead := [c for c in hard if c.kind == "dead"]:
+        return "dead", None, dead[0].reason
+    can_sign_in = bool(record.email and record.password)
+    if not record.token and not can_sign_in:
+        return "dead", None, "no token and no password"
+    if record.token_exp is not None and record.token_exp <= now and not can_sign_in:
+        return "dead", None, "the token has expired; add a fresh one"
+    if hard:
+        last = max(hard, key=lambda c: c.until)
+        return "cooling", last.until, f"{last.kind}: {last.reason}"
+    if cap and busy >= cap:
+        return "busy", None, f"{busy} answers streaming"
+    if failing := [c for c in cools if c.kind == "failing"]:
+        return "failing", None, failing[0].reason
+    return "ready", None, ""
+
+
+def _rank(s: AccountState, prefer: str | None) -> tuple[Any, ...]:
+    """Healthy before failing, the conversation's own account first, then least busy, then
+    least recently used."""
+    preferred = prefer is not None and s.record.token is not None
+    preferred = preferred and fingerprint(s.record.token or "") == prefer
+    last_used = float(s.usage.get("last_used", 0.0) or 0.0)
+    return (s.state == "failing", not preferred, s.busy, last_used)
+
+
+def _human(seconds: float) -> str:
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} hours"
+    if seconds >= 90:
+        return f"{round(seconds / 60)} minutes"
+    return f"{round(seconds)} seconds"
