@@ -35,7 +35,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime-$(call checksum,$(RUNTIME_LOCK))
 DEV_STAMP     := $(VENV)/.installed-dev-$(call checksum,$(RUNTIME_LOCK) $(DEV_LOCK))
 
 # Lint the Python paths that exist (bench/ is optional).
-LINT_PATHS := $(wildcard qwenfree tests bench wsgi.py gunicorn.conf.py)
+LINT_PATHS := $(wildcard qwenfree tests bench soak wsgi.py gunicorn.conf.py)
 
 .DEFAULT_GOAL := help
 .PHONY: help install dev serve fake demo test lint lock clean bench bench-smoke
