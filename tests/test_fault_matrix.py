@@ -366,11 +366,6 @@ def test_a_stream_cut_by_a_fault_ends_with_the_dialects_error_event(
     assert fake.wait_until(lambda: fake.active_streams == 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: an upstream body that ends cleanly at a frame boundary, without its "
-    "'finished' frame, is passed on as a complete answer (see the issue 8 report)",
-)
 @pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
 @pytest.mark.parametrize("client", CLIENTS, ids=[c.name for c in CLIENTS])
 def test_an_answer_cut_at_a_frame_boundary_is_an_error_not_a_short_success(

@@ -199,6 +199,10 @@ class UpstreamStream:
                     break
             for message in decoder.finish():
                 yield from self.parser.parse(message.data)
+        if self.parser.answered and not getattr(self.parser, "finished", True):
+            # A body that stops cleanly between frames, before the answer's end mark, is a
+            # cut answer: passing it on would be a short "success".
+            raise errors.UpstreamUnavailable("the upstream stream ended before the answer did")
 
     def close(self) -> None:
         self._response.close()

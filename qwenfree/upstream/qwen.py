@@ -206,6 +206,7 @@ class FrameParser:
         self.created_id: str | None = None
         self.usage: Usage | None = None
         self.answered = False  # saw answer text or an image
+        self.finished = False  # saw the answer's own end mark (a "finished" answer frame)
         self._thought_items = 0  # complete summary items already emitted
         self._thought_tail = 0  # characters emitted of the item in progress
 
@@ -259,6 +260,8 @@ class FrameParser:
 
     def _delta(self, delta: dict[str, Any]) -> list[Event]:
         phase = delta.get("phase")
+        if delta.get("status") == "finished" and phase in ("answer", "image_gen"):
+            self.finished = True
         content = delta.get("content")
         content = content if isinstance(content, str) else ""
         extra = delta.get("extra") or {}

@@ -19,6 +19,7 @@ class Parser(Protocol):
     created_id: str | None
     usage: _Usage | None
     answered: bool
+    finished: bool  # the answer's own end mark arrived
 
     def parse(self, payload: str) -> list[Event]: ...
 

@@ -116,6 +116,7 @@ class TongyiParser:
         self.session_id = ""
         self.msg_id = ""
         self.answered = False
+        self.finished = False  # saw msgStatus "finished"
         self.usage = None  # Tongyi reports no token counts
         self.response_id: str | None = None
         self.created_id: str | None = None
@@ -148,6 +149,7 @@ class TongyiParser:
         for part in frame.get("contents") or ():
             out += self._part(part)
         if frame.get("msgStatus") == "finished":
+            self.finished = True
             if frame.get("errorCode"):
                 raise coded_error(str(frame["errorCode"]), "the answer failed")
             if frame.get("canShare") is False:
