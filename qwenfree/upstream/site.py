@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from qwenfree.errors import QwenfreeError
-from qwenfree.events import Event
-from qwenfree.events import Usage as _Usage
+from qwenfree.events import Event, Usage
 
 
 class Parser(Protocol):
@@ -17,7 +16,7 @@ class Parser(Protocol):
 
     response_id: str | None
     created_id: str | None
-    usage: _Usage | None
+    usage: Usage | None
     answered: bool
     finished: bool  # the answer's own end mark arrived
 
