@@ -16,6 +16,12 @@ def ping() -> Response:
     return Response("pong", mimetype="text/plain")
 
 
+@bp.route("/api/hello", methods=["GET", "HEAD"])
+def hello() -> Response:
+    """Claude Code's reachability probe (sent unless non-essential traffic is disabled)."""
+    return web.json_response({"status": "ok"})
+
+
 @bp.get("/healthz")
 def healthz() -> Response:
     """The process is alive; no upstream call (used by the container health check)."""

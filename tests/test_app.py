@@ -138,3 +138,8 @@ def test_without_heartbeats_a_disconnect_still_closes_the_upstream(start_gateway
     ) as r:
         assert next(r.iter_lines()).startswith(b"data: ")
     assert fake.wait_until(lambda: fake.disconnects == 1 and fake.active_streams == 0, timeout=3)
+
+
+def test_claude_codes_reachability_probe_answers(gateway, fake):
+    assert requests.head(gateway.url + "/api/hello").status_code == 200
+    assert fake.requests == []
