@@ -380,13 +380,8 @@ class ChatService:
             upstream = self.client.stream(
                 f"/api/v2/chat/completions?chat_id={chat_id}", token, body
             )
-            events = iter(upstream)
-            first = next(events, None)
-            if first is None:
-                raise errors.UpstreamEmpty(
-                    "chat.qwen.ai returned an empty answer (the account may be rate limited)"
-                )
-            return Attempt(chat_id, upstream, chain([first], events), prompt.estimate_tokens(text))
+            events = _started(upstream, "chat.qwen.ai")
+            return Attempt(chat_id, upstream, events, prompt.estimate_tokens(text))
         except BaseException:
             if upstream is not None:
                 upstream.close()
@@ -440,16 +435,13 @@ class ChatService:
         )
         upstream = self.tongyi_client.stream(tongyi.CONVERSATION, token, body)
         try:
-            events = iter(upstream)
-            first = next(events, None)
-            if first is None:
-                raise errors.UpstreamEmpty("Tongyi returned an empty answer")
+            events = _started(upstream, "Tongyi")
         except BaseException:
             upstream.close()
             raise
         session = upstream.parser.session_id or session_id
         self.janitor.acquire(session, token)
-        return Attempt(session, upstream, chain([first], events), prompt.estimate_tokens(text))
+        return Attempt(session, upstream, events, prompt.estimate_tokens(text))
 
     def is_ticket(self, token: str) -> bool:
         """Does this credential go to Tongyi? Only when enabled: any non-JWT credential then."""
@@ -481,3 +473,14 @@ class ChatService:
         log.warning("upstream token %s failed: %s (%s)", lease.alias, err.kind, err.message)
         metered.upstream_errors.append(err.kind)
         self.router.report(lease, err)
+
+
+def _started(upstream: UpstreamStream, site: str) -> Iterator[Event]:
+    """The answer's events once its first one arrived, so failures surface before any byte."""
+    events = iter(upstream)
+    first = next(events, None)
+    if first is None:
+        raise errors.UpstreamEmpty(
+            f"{site} returned an empty answer (the account may be rate limited)"
+        )
+    return chain([first], events)
