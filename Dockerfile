@@ -22,10 +22,12 @@ FROM ${BASE_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements-pip.txt requirements.txt /tmp/
 # --require-hashes: every file must match the lock; --only-binary: never run sdist build code.
-# Then drop pip and setuptools (~25 MB): nothing is installed at run time.
-RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements.txt \
+# The locked pip first (the base's bundled pip may be too old for the lock), then the app's
+# wheels; then drop pip and setuptools (~25 MB): nothing is installed at run time.
+RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements-pip.txt \
+ && /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements.txt \
  && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 # ---- runtime: the base plus the venv and the application, nothing else ---------------------

@@ -20,6 +20,7 @@ LOCK_ARGS   ?=
 # pip-tools version used by `make lock` (in a throwaway venv, never in .venv).
 PIP_TOOLS   ?= pip-tools==7.6.2
 
+PIP_LOCK     := requirements-pip.txt
 RUNTIME_LOCK := requirements.txt
 DEV_LOCK     := requirements-dev.txt
 
@@ -31,6 +32,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check 
 # Stamp files carry a checksum of the lock files, so an edited lock reinstalls automatically
 # and an unchanged one makes every re-run instant.
 checksum      = $(firstword $(shell cat $(1) 2>/dev/null | cksum))
+PIP_STAMP     := $(VENV)/.installed-pip-$(call checksum,$(PIP_LOCK))
 RUNTIME_STAMP := $(VENV)/.installed-runtime-$(call checksum,$(RUNTIME_LOCK))
 DEV_STAMP     := $(VENV)/.installed-dev-$(call checksum,$(RUNTIME_LOCK) $(DEV_LOCK))
 
@@ -113,7 +115,13 @@ $(VENV)/pyvenv.cfg:
 	$(PY) -m venv $(VENV) || { rm -rf $(VENV); \
 		echo "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }
 
-$(RUNTIME_STAMP): $(VENV)/pyvenv.cfg
+# The venv's own pip is whatever the system bundles; replace it with the locked one first.
+$(PIP_STAMP): $(VENV)/pyvenv.cfg
+	rm -f $(VENV)/.installed-pip-*
+	$(PIP_INSTALL) -r $(PIP_LOCK)
+	touch $@
+
+$(RUNTIME_STAMP): $(PIP_STAMP)
 	rm -f $(VENV)/.installed-runtime-*
 	$(PIP_INSTALL) -r $(RUNTIME_LOCK)
 	touch $@
