@@ -55,7 +55,11 @@ class Settings:
     cooldown_rejected: float = 600.0
     cooldown_challenged: float = 300.0
     log_level: str = "INFO"
-    web_version: str = "0.2.81"  # the chat.qwen.ai front-end version our headers imitate
+    # The browser chat.qwen.ai must believe it talks to (upstream/browser.py): a JSON file that
+    # replaces fields of the built-in profile; "" = built in. web_version overrides its
+    # front-end version ("" = the profile's).
+    browser_profile: str = ""
+    web_version: str = ""
     # Browser origins allowed to call the API cross-origin (CORS), comma-separated, e.g.
     # "https://chat.example.com"; "*" = any origin. Empty = no CORS headers at all (default).
     cors_origins: str = ""

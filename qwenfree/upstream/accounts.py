@@ -196,17 +196,22 @@ def _entry(entry: str) -> AccountSpec:
     return AccountSpec(token=entry)
 
 
-def jwt_exp(token: str) -> float | None:
-    """The ``exp`` claim of a JWT-shaped token (the signature is not checked: we only need to
-    know when chat.qwen.ai will stop accepting it); None when there is none."""
+def jwt_claim(token: str, name: str) -> object:
+    """One claim of a JWT-shaped token (the signature is not checked: we only read what the
+    site will do with it); None when there is none."""
     parts = token.split(".")
-    if len(parts) != 3:
+    if len(parts) != 3 or len(parts[1]) > 8192:
         return None
     try:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (binascii.Error, ValueError):
         return None
-    exp = payload.get("exp") if isinstance(payload, dict) else None
+    return payload.get(name) if isinstance(payload, dict) else None
+
+
+def jwt_exp(token: str) -> float | None:
+    """The ``exp`` claim: when chat.qwen.ai will stop accepting the token; None if unknown."""
+    exp = jwt_claim(token, "exp")
     return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 

@@ -17,7 +17,8 @@ from qwenfree import errors
 from qwenfree.catalog import ModelCatalog
 from qwenfree.events import Event, ImageOutput, ReasoningDelta, TextDelta
 from qwenfree.settings import Settings
-from qwenfree.upstream import qwen
+from qwenfree.upstream import browser, qwen
+from qwenfree.upstream.accounts import fingerprint
 from qwenfree.upstream.site import Site
 
 CONVERSATION = "/dialog/conversation"
@@ -37,8 +38,21 @@ def site(settings: Settings) -> Site:
         "Referer": "https://tongyi.aliyun.com/",
         "X-Platform": "pc_tongyi",
     }
+
+    def request_headers(path: str, chat_id: str | None) -> dict[str, str]:
+        fresh = {"x-request-id": str(uuid.uuid4()), "timezone": browser.timezone()}
+        return fresh | ({"Accept": "text/event-stream"} if path == CONVERSATION else {})
+
     return Site(
-        settings.tongyi_url, headers, _credentials, TongyiParser, business_error, qwen.page_error
+        settings.tongyi_url,
+        headers,
+        _credentials,
+        TongyiParser,
+        business_error,
+        qwen.page_error,
+        request_headers=request_headers,
+        identity=fingerprint,
+        profile="tongyi-static",
     )
 
 
