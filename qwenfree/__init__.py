@@ -9,7 +9,7 @@ from qwenfree.catalog import ModelCatalog
 from qwenfree.chats import ChatJanitor
 from qwenfree.service import ChatService
 from qwenfree.settings import Settings
-from qwenfree.upstream.accounts import ClientTokens
+from qwenfree.upstream.passthrough import ClientTokens
 
 __version__ = "0.1.0"
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     janitor = ChatJanitor(
         lambda chat_id, token: service.delete_chat(chat_id, token), settings.chat_ttl
     )
-    router = operations.pool or ClientTokens(settings)
+    router = operations.pool or ClientTokens(settings, operations.keeper)
     service = ChatService(settings, client, catalog, router, janitor)
     app.extensions["qwenfree"] = web.State(settings, service, janitor, operations)
 

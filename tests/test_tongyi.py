@@ -129,7 +129,8 @@ def test_continuation_sends_only_the_new_turn(backend):
     ("kind", "exc", "status"),
     [
         ("rate_limited", openai.RateLimitError, 429),
-        ("rejected", openai.InternalServerError, 503),
+        # pass-through: the caller's own credential was refused, so it is the caller's 401
+        ("rejected", openai.AuthenticationError, 401),
         ("filtered", openai.BadRequestError, 400),
     ],
 )

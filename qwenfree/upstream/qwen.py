@@ -27,6 +27,7 @@ RATE_LIMIT_CODES = {
     "ExceedLimit",
     "quota_exhausted",
 }
+REFRESH_PATH = "/api/v2/auths/refresh"  # on the auth host (QWENFREE_AUTH_URL)
 GONE_CODES = {"Not_Found", "CHAT_NOT_FOUND", "PARENT_NOT_FOUND"}
 # An expired, invalid or revoked credential (§16.2): refresh or sign in, never a generic 502.
 TOKEN_CODES = {"Unauthorized", "UNAUTHORIZED", "TokenExpired", "InvalidToken"}
@@ -347,7 +348,10 @@ def site(settings: Settings, profile: BrowserProfile | None = None) -> Site:
 
     def request_headers(path: str, chat_id: str | None) -> dict[str, str]:
         page = f"/c/{chat_id}" if chat_id else "/c/new-chat"
-        return profile.headers(base, base + page)
+        headers = profile.headers(base, base + page)
+        if path == REFRESH_PATH:  # without it auth.qwen.ai answers "Missing origin" (S2)
+            headers |= {"x-request-origin": base, "Content-Type": "application/json"}
+        return headers
 
     return Site(
         base,

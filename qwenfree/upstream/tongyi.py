@@ -62,7 +62,9 @@ def catalog(settings: Settings) -> ModelCatalog:
     entries = [
         {"id": m, "name": m, "info": {"meta": {"chat_type": ["t2t", "search"]}}} for m in MODELS
     ]
-    aliases = f"{settings.model_aliases},{settings.default_model}=default"
+    aliases = settings.model_aliases
+    if settings.default_model:  # the chat.qwen.ai default's name means Tongyi's default here
+        aliases += f",{settings.default_model}=default"
     return ModelCatalog(
         lambda token: entries,
         float("inf"),
