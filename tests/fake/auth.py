@@ -55,7 +55,7 @@ class AuthMixin:
             return token in self.valid_tokens
         exp = (_jwt_payload(token) or {}).get("exp")
         return not token.startswith(("bad", "expired")) and not (
-            isinstance(exp, int) and exp < self.now()
+            isinstance(exp, int) and exp < int(self.now())
         )
 
     def _token_problem(self, token: str | None) -> str | None:

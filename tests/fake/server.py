@@ -278,7 +278,9 @@ class FakeUpstream(AuthMixin, ChatMixin, MediaMixin):
             endpoint: Callable[[Recorded, re.Match[str]], _Reply] = getattr(self, name)
             return endpoint(req, match)
         if self.modern and req.path.startswith("/api/"):
-            return site.site_error(405 if wrong_method else 404, "Not_Found", "Not Found")
+            if wrong_method:
+                return site.site_error(405, "Method_Not_Allowed", "Method Not Allowed")
+            return site.site_error(404, "Not_Found", "Not Found")
         return (
             _json(405, {"detail": "Method Not Allowed"})
             if wrong_method
