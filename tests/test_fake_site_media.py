@@ -96,6 +96,7 @@ def test_a_t2i_picture_only_in_the_chat(site: fu.FakeUpstream) -> None:
     answers = [m for m in chat["chat"]["messages"] if m["role"] == "assistant"]
     item = answers[-1]["content_list"][0]
     assert item["phase"] == "image_gen" and "/output/t2i/" in item["content"]
+    assert answers[-1]["content"] == item["content"]
 
 
 def test_native_tools_settings_are_recorded_per_account(site: fu.FakeUpstream) -> None:

@@ -238,7 +238,8 @@ class ChatMixin:
         if node is None:
             return
         item = {"phase": "image_gen", "status": "finished", "content": url, "role": "assistant"}
-        with self._lock:
+        with self._lock:  # where a streamed image_gen URL lands too (see _fill)
+            node["content"] += url
             node["content_list"] = [*node.get("content_list", []), item]
             node.setdefault("extra", {})["output_image_hw"] = [[1328, 1328]]
 

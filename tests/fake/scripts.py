@@ -256,7 +256,8 @@ def image_edit_answer(
 
 def image_in_chat_only(text: str = "", url: str | None = None) -> Script:
     """A t2i stream that ends without a URL; the picture is in the chat (``GET
-    /api/v2/chats/<id>``: the answer node's ``content_list`` has an ``image_gen`` item)."""
+    /api/v2/chats/<id>``: the answer node's ``content`` and an ``image_gen`` item of its
+    ``content_list``)."""
     tokens = _Tokens(1049)
     return Script(
         [
