@@ -378,7 +378,7 @@ class ChatService:
         upstream: UpstreamStream | None = None
         try:
             upstream = self.client.stream(
-                f"/api/v2/chat/completions?chat_id={chat_id}", token, body
+                f"/api/v2/chat/completions?chat_id={chat_id}", token, body, chat_id=chat_id
             )
             events = _started(upstream, "chat.qwen.ai")
             return Attempt(chat_id, upstream, events, prompt.estimate_tokens(text))
@@ -452,7 +452,7 @@ class ChatService:
         if self.is_ticket(token):
             self.tongyi_client.json("POST", "/dialog/session/delete", token, {"sessionId": chat_id})
         else:
-            self.client.json("DELETE", f"/api/v2/chats/{chat_id}", token)
+            self.client.json("DELETE", f"/api/v2/chats/{chat_id}", token, chat_id=chat_id)
 
     def check_token(self, token: str) -> bool:
         """Does the upstream accept this token (or ticket)? Raise when it cannot tell."""
