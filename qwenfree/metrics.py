@@ -151,9 +151,7 @@ class TimedClient(UpstreamClient):
         super().__init__(settings)
         self.metrics = metrics
 
-    def json(
-        self, method: str, path: str, token: str | None, body: Any = None, **kw: Any
-    ) -> Any:
+    def json(self, method: str, path: str, token: str | None, body: Any = None, **kw: Any) -> Any:
         started = time.perf_counter()
         try:
             return super().json(method, path, token, body, **kw)

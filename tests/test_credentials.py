@@ -205,9 +205,7 @@ def test_a_waf_page_at_sign_in_cools_the_account_and_never_says_wrong_password(
     )
     r = chat(gateway.url, model="auto")
     assert r.status_code in (429, 503)
-    (account,) = requests.get(gateway.url + "/admin/api/accounts", headers=ADMIN).json()[
-        "accounts"
-    ]
+    (account,) = requests.get(gateway.url + "/admin/api/accounts", headers=ADMIN).json()["accounts"]
     assert account["state"] == "cooling" and "anti-bot" in account["reason"]
     assert "password" not in account["reason"]
 
@@ -244,3 +242,23 @@ def test_every_sdk_answers_when_the_site_no_longer_lists_the_old_default(
     assert models == {site.models[0]["id"]}
     status = requests.get(gateway.url + "/status", headers=USER).json()
     assert status["default_model"] == site.models[0]["id"]
+
+
+def test_token_check_names_the_form_and_the_expiry(site, start_gateway, settings):
+    gateway = start_gateway(settings)
+    check = lambda t: requests.post(gateway.url + "/token/check", json={"token": t}).json()  # noqa: E731
+    access = fu.mint_token("someone")
+    seen = check(access)
+    assert seen["live"] and seen["kind"] == "access token" and seen["expires_at"]
+    assert "refresh_token" in seen["advice"]
+    rt = site.issue_refresh_token()
+    assert check("refresh_token=" + rt) | {"expires_at": None} == {
+        "live": True,
+        "kind": "refresh token",
+        "expires_at": None,
+    }
+    site.revoke(rt)
+    gone = check("cna=x; refresh_token=" + site.issue_refresh_token() + "x")
+    assert (
+        gone["live"] is False and gone["kind"] == "browser cookies" and "Sign in" in gone["advice"]
+    )
