@@ -262,3 +262,17 @@ def test_token_check_names_the_form_and_the_expiry(site, start_gateway, settings
     assert (
         gone["live"] is False and gone["kind"] == "browser cookies" and "Sign in" in gone["advice"]
     )
+
+
+def test_a_block_page_cools_the_account_and_tells_the_operator_what_to_do(
+    site, start_gateway, settings, tmp_path
+):
+    rt = site.issue_refresh_token()
+    gateway = start_gateway(keyed(settings, tmp_path / "data", accounts="refresh_token=" + rt))
+    site.enqueue(fu.aliyun_block())
+    assert chat(gateway.url, model="auto").status_code == 502
+    (account,) = requests.get(gateway.url + "/admin/api/accounts", headers=ADMIN).json()[
+        "accounts"
+    ]
+    assert account["state"] == "cooling"
+    assert "pass the check" in account["reason"] and "Cookie" in account["reason"]

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 POLL = 0.1  # seconds between looks for a free slot while every account is busy
 SIGNIN_LOCK = 30.0  # longest a sign-in may hold the cross-process lock
 SIGNIN_WAIT = 15.0  # how long to wait for another process's sign-in
+CHALLENGE_ADVICE = (
+    ". It retries by itself; to clear it now, open chat.qwen.ai in a browser signed in as this "
+    "account, pass the check, and add that page's Cookie header in /admin (Cookie)"
+)
 USABLE = ("ready", "failing", "busy")  # states that can serve (busy: once a slot frees)
 # Failures that say something about the account; the rest (content refused, bad input, a
 # model that broke JSON mode) are the request's own and leave the account alone.
@@ -167,7 +171,7 @@ class AccountPool:
             until = now + (err.retry_after or s.cooldown_rate_limited)
             self.bench(account, lease.capability, until, "rate_limited", err.message)
         elif isinstance(err, errors.UpstreamChallenged):
-            self.bench(account, "*", now + s.cooldown_challenged, "challenged", err.message)
+            self.challenged(account, err.message)
         elif isinstance(err, errors.UpstreamTokenRejected):
             self._rejected(lease)
         elif isinstance(err, errors.UpstreamUnavailable):
@@ -263,6 +267,12 @@ class AccountPool:
             "No upstream account can serve: "
             + "; ".join(f"{s.alias}: {s.reason}" for s in states)[:500]
         )
+
+    def challenged(self, account: str, what: str) -> None:
+        """A captcha or block page: never dead (a person can clear it), cooled for minutes,
+        with what the operator can do about it on the admin page."""
+        until = self.clock() + self.settings.cooldown_challenged
+        self.bench(account, "*", until, "challenged", what + CHALLENGE_ADVICE)
 
     def bench(self, account: str, capability: str, until: float, kind: str, reason: str) -> None:
         log.warning("account %s benched (%s, %s): %s", alias(account), kind, capability, reason)
@@ -369,10 +379,7 @@ class AccountPool:
         if isinstance(err, CredentialRevoked):
             self.bench(account, "*", FOREVER, "dead", err.message)
         elif isinstance(err, errors.UpstreamChallenged):
-            until = self.clock() + self.settings.cooldown_challenged
-            self.bench(
-                account, "*", until, "challenged", f"token refresh met an anti-bot check: {err}"
-            )
+            self.challenged(account, f"the token refresh met an anti-bot check ({err})")
         else:
             until = self.clock() + self.settings.cooldown_failure
             self.bench(account, "*", until, "failing", f"token refresh failed: {err.message}")
@@ -380,8 +387,7 @@ class AccountPool:
     def _sign_in_failed(self, account: str, err: errors.QwenfreeError) -> None:
         now = self.clock()
         if isinstance(err, errors.UpstreamChallenged):
-            until = now + self.settings.cooldown_challenged
-            self.bench(account, "*", until, "challenged", f"sign-in met an anti-bot check: {err}")
+            self.challenged(account, f"sign-in met an anti-bot check ({err})")
         elif isinstance(err, errors.UpstreamRejected | errors.UpstreamTokenRejected):
             reason = f"sign-in refused ({err.message}): wrong email or password, or account locked"
             self.bench(account, "*", FOREVER, "dead", reason)
