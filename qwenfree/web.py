@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,9 @@ from qwenfree.sse import dumps, encode
 
 log = logging.getLogger("qwenfree.access")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# A Gemini model method (``models/<name>:generateContent`` ...) under /v1 or /v1beta: only
+# Google's SDKs call these, so errors there (404, 405) are Google's, whatever route matched.
+GEMINI_METHOD = re.compile(r"/v1(?:beta)?/models/[^/]+:[A-Za-z]+")
 HTTP_ERRORS: dict[int, type[errors.QwenfreeError]] = {
     404: errors.NotFound,
     405: errors.MethodNotAllowed,
@@ -159,6 +163,8 @@ def dialect_for_request() -> ModuleType:
 def error_response(err: errors.QwenfreeError) -> Response:
     """Render an error in the dialect of the route (or URL prefix) that failed."""
     dialect = dialect_for_request()
+    if GEMINI_METHOD.fullmatch(request.path) and "anthropic-version" not in request.headers:
+        dialect = dialects.registry()["gemini"]
     status, body = dialect.encode_error(err)
     if field := getattr(dialect, "ERROR_REQUEST_ID", None):  # where a dialect echoes the id
         body[field] = g.get("request_id", "")
