@@ -15,8 +15,9 @@ from types import ModuleType
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
+from gunicorn.http.errors import ParseException
 from marshmallow import Schema, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from qwenfree import dialects, errors, heartbeats, meter
 from qwenfree.chats import ChatJanitor
@@ -192,7 +193,14 @@ def install(app: Flask) -> None:
             405: f"{request.method} is not allowed on {request.path}",
             413: "The request body is too large",
         }.get(exc.code or 0, exc.description or "")
+        if isinstance(exc, ClientDisconnected):  # also: the server's body read timed out
+            message = "The request body ended early (or arrived too slowly)"
         return error_response(cls(message))
+
+    @app.errorhandler(ParseException)
+    def _unreadable_body(exc: ParseException) -> Response:
+        # gunicorn parses a chunked body while the app reads it: a bad chunk size surfaces here.
+        return error_response(errors.InvalidRequest(f"The request body is malformed: {exc}"[:200]))
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception) -> Response:
