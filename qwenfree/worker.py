@@ -14,6 +14,8 @@ connection's socket is read through :class:`Deadlines`:
 
 These are nginx's ``client_header_timeout`` and ``client_body_timeout`` (deploy/nginx.conf).
 
+It also quits once on Ctrl-C (see ``handle_quit``).
+
 gunicorn writes its own HTML page for requests it cannot parse (bad request line, header or
 chunk size); gunicorn has no hook for the page's format, so this worker replaces
 ``gunicorn.util.write_error`` in its own process with one that writes the OpenAI-shaped JSON
@@ -126,6 +128,15 @@ class Worker(GeventWorker):
         self.body_timeout = settings.body_timeout
         util.write_error = write_json_error
         super().init_process()
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        # Ctrl-C reaches the worker twice: SIGINT from the terminal, SIGQUIT from the arbiter.
+        # gunicorn's gevent worker exits from a greenlet each time; the second one ran during
+        # interpreter shutdown and printed a "SystemExit: 0" traceback. Quit once.
+        if getattr(self, "_quitting", False):
+            return
+        self._quitting = True
+        super().handle_quit(sig, frame)
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         if not self.cfg.is_ssl:  # TLS is terminated in front (nginx); its sockets stay as is
