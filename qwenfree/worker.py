@@ -154,9 +154,10 @@ class Worker(GeventWorker):
             return
         conn.await_request()
         yield
-        conn.reading_body()
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
+        if isinstance(sock, Deadlines):  # the headers are in; what the app reads is the body
+            sock.reading_body()
         try:
             return super().handle_request(listener_name, req, sock, addr)  # type: ignore[no-any-return]
         finally:

@@ -168,3 +168,31 @@ def test_the_servers_own_error_pages_are_json(serve, raw):
     status, body = answer(read_all(s))
     s.close()
     assert status == 400 and body["error"]["code"] == 400 and body["error"]["message"]
+
+
+def test_keep_alive_idles_and_slow_but_steady_bodies_are_not_cut(serve):
+    url, _ = serve(QWENFREE_HEADER_TIMEOUT="1", QWENFREE_BODY_TIMEOUT="1")
+    body = json.dumps(
+        {"model": "claude-sonnet-4", "messages": [{"role": "user", "content": "hi " * 2000}]}
+    ).encode()
+    head = (
+        b"POST /v1/messages/count_tokens HTTP/1.1\r\nHost: x\r\nx-api-key: " + TOKEN.encode()
+        + b"\r\nanthropic-version: 2023-06-01\r\nContent-Type: application/json\r\n"
+        + b"Connection: close\r\n"
+        + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )  # fmt: skip
+    with requests.Session() as session:
+        assert session.get(url + "/healthz", timeout=5).ok
+        time.sleep(1.5)  # idle between requests: keepalive (75 s) applies, not the header limit
+        assert session.get(url + "/healthz", timeout=5).ok
+    s = connect(url)
+    s.sendall(head)
+    started = time.monotonic()
+    for i in range(0, len(body), len(body) // 4 + 1):  # ~2 s in all, 0.5 s between pieces
+        time.sleep(0.5)
+        s.sendall(body[i : i + len(body) // 4 + 1])
+    raw = read_all(s)
+    s.close()
+    status, answer_body = answer(raw)
+    assert status == 200 and answer_body["input_tokens"] > 0, answer_body
+    assert time.monotonic() - started > 1.5  # longer than QWENFREE_BODY_TIMEOUT in all
