@@ -11,8 +11,7 @@ Schema (``PRAGMA user_version`` = 1)::
 
     accounts(id PK, email, password, token, token_exp, source, added_at)
     cooldowns(account_id, capability, until, kind, reason)   PK (account_id, capability)
-    leases(lease_id PK, account_id, expires)                  live concurrency slots; the id
-                                                              starts with its owner process
+    leases(lease_id PK, account_id, expires)                  live slots; id = <owner>/<random>
     locks(name PK, owner, expires)                            single-flight sign-in
     usage(subject, field, value)                              PK (subject, field); counters
     hits(bucket PK, count, expires)                           rate-limit windows
