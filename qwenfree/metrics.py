@@ -29,6 +29,7 @@ from qwenfree import meter, web
 from qwenfree.events import Event
 from qwenfree.settings import Settings
 from qwenfree.upstream.client import UpstreamClient, UpstreamStream
+from qwenfree.upstream.site import Site
 
 bp = Blueprint("metrics", __name__)
 
@@ -147,21 +148,31 @@ class TimedClient(UpstreamClient):
     """The upstream client, timing every call for /metrics and for the request's meter (which
     turns it into the proxy-overhead figure)."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, metrics: Metrics, site: Site | None = None) -> None:
+        super().__init__(settings, site)
         self.metrics = metrics
 
-    def json(self, method: str, path: str, token: str | None, body: Any = None) -> Any:
+    def json(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        body: Any = None,
+        *,
+        chat_id: str | None = None,
+    ) -> Any:
         started = time.perf_counter()
         try:
-            return super().json(method, path, token, body)
+            return super().json(method, path, token, body, chat_id=chat_id)
         finally:
             self.spent(_call(method, path), time.perf_counter() - started)
 
-    def stream(self, path: str, token: str, body: Any) -> UpstreamStream:
+    def stream(
+        self, path: str, token: str, body: Any, *, chat_id: str | None = None
+    ) -> UpstreamStream:
         started = time.perf_counter()
         try:
-            opened = super().stream(path, token, body)
+            opened = super().stream(path, token, body, chat_id=chat_id)
         finally:
             self.spent("completion_open", time.perf_counter() - started)
         return TimedStream(opened, self)  # type: ignore[return-value]

@@ -29,36 +29,39 @@ MAX_ERROR_BODY = 1 << 20  # an error page larger than this is not worth reading
 
 
 @contextlib.contextmanager
-def mapped_errors() -> Iterator[None]:
+def mapped_errors(site: str = qwen.NAME) -> Iterator[None]:
     """Translate transport exceptions, including those raised while a body is iterated."""
     try:
         yield
     except (requests.ConnectTimeout, requests.ReadTimeout, urllib3.exceptions.TimeoutError) as exc:
-        raise errors.UpstreamTimeout("chat.qwen.ai did not answer in time") from exc
+        raise errors.UpstreamTimeout(f"{site} did not answer in time") from exc
     except requests.ConnectionError as exc:
         if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
-            raise errors.UpstreamTimeout("chat.qwen.ai went silent mid-answer") from exc
-        raise errors.UpstreamUnavailable("cannot reach chat.qwen.ai") from exc
+            raise errors.UpstreamTimeout(f"{site} went silent mid-answer") from exc
+        raise errors.UpstreamUnavailable(f"cannot reach {site}") from exc
     except (
         requests.RequestException,
         urllib3.exceptions.HTTPError,
         OSError,
     ) as exc:
-        raise errors.UpstreamUnavailable("the connection to chat.qwen.ai broke") from exc
+        raise errors.UpstreamUnavailable(f"the connection to {site} broke") from exc
 
 
-def status_error(status: int, body: str, retry_after: str | None) -> errors.QwenfreeError:
+def status_error(
+    status: int, body: str, retry_after: str | None, site: Site | None = None
+) -> errors.QwenfreeError:
     """Map a non-2xx upstream status (and its body) to an error."""
+    name = site.name if site else qwen.NAME
     if body.lstrip().startswith("<") and any(m in body for m in qwen.CHALLENGE_MARKERS):
-        return qwen.page_error(body)
+        return (site.page_error if site else qwen.page_error)(body)
     if status in (401, 403):
-        return errors.UpstreamTokenRejected("chat.qwen.ai refused the token (expired or invalid)")
+        return errors.UpstreamTokenRejected(f"{name} refused the token (expired or invalid)")
     if status == 429:
         seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
-        return errors.UpstreamRateLimited("chat.qwen.ai is rate limiting", retry_after=seconds)
+        return errors.UpstreamRateLimited(f"{name} is rate limiting", retry_after=seconds)
     if status >= 500:
-        return errors.UpstreamUnavailable(f"chat.qwen.ai answered HTTP {status}")
-    return errors.UpstreamRejected(f"chat.qwen.ai answered HTTP {status}")
+        return errors.UpstreamUnavailable(f"{name} answered HTTP {status}")
+    return errors.UpstreamRejected(f"{name} answered HTTP {status}")
 
 
 class UpstreamClient:
@@ -82,9 +85,17 @@ class UpstreamClient:
     def close(self) -> None:
         self.session.close()
 
-    def json(self, method: str, path: str, token: str | None, body: Any = None) -> Any:
+    def json(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        body: Any = None,
+        *,
+        chat_id: str | None = None,  # the chat the call is about (for the Referer; unused yet)
+    ) -> Any:
         """Send a small JSON call; return the parsed body or raise the error it stands for."""
-        with mapped_errors():
+        with mapped_errors(self.site.name):
             r = self.session.request(
                 method,
                 self.base + path,
@@ -97,7 +108,7 @@ class UpstreamClient:
             finally:
                 r.close()
         if r.status_code >= 400:
-            raise status_error(r.status_code, text, r.headers.get("Retry-After"))
+            raise status_error(r.status_code, text, r.headers.get("Retry-After"), self.site)
         try:
             parsed = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError:
@@ -106,11 +117,13 @@ class UpstreamClient:
             raise err
         return parsed
 
-    def stream(self, path: str, token: str, body: Any) -> UpstreamStream:
+    def stream(
+        self, path: str, token: str, body: Any, *, chat_id: str | None = None
+    ) -> UpstreamStream:
         """Open a streamed completion call; raise if its status already says it failed."""
         headers = self._headers(token)
         headers["Accept"] = "text/event-stream"
-        with mapped_errors():
+        with mapped_errors(self.site.name):
             r = self.session.post(
                 self.base + path, headers=headers, json=body, timeout=self.timeout, stream=True
             )
@@ -121,13 +134,13 @@ class UpstreamClient:
                     )
                 finally:
                     r.close()
-                raise status_error(r.status_code, text, r.headers.get("Retry-After"))
+                raise status_error(r.status_code, text, r.headers.get("Retry-After"), self.site)
         return UpstreamStream(r, self.site)
 
     def put(self, url: str, data: bytes, headers: dict[str, str]) -> None:
         """Upload bytes to the object storage URL an STS answer named (signed by the caller);
         raise if storage refused them. No account credentials are sent there."""
-        with mapped_errors():
+        with mapped_errors(self.site.name):
             r = self.session.put(url, data=data, headers=headers, timeout=self.timeout)
             try:
                 text = r.text[:4096]
@@ -142,7 +155,7 @@ class UpstreamClient:
 
     def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a file the upstream generated (its CDN URL, query kept); at most ``max_bytes``."""
-        with mapped_errors():
+        with mapped_errors(self.site.name):
             r = self.session.get(url, timeout=self.timeout, stream=True)
             try:
                 if r.status_code >= 400:
@@ -182,7 +195,7 @@ class UpstreamStream:
 
     def __iter__(self) -> Iterator[Event]:
         decoder = SSEDecoder()
-        with mapped_errors():
+        with mapped_errors(self._site.name if self._site else qwen.NAME):
             chunks = self._chunks()
             for chunk in chunks:
                 if chunk.strip():
@@ -232,4 +245,5 @@ class UpstreamStream:
         except json.JSONDecodeError:
             return page_error(text)
         err = business_error(parsed) if isinstance(parsed, dict) else None
-        return err or errors.UpstreamProtocolError("chat.qwen.ai sent JSON instead of a stream")
+        name = self._site.name if self._site else qwen.NAME
+        return err or errors.UpstreamProtocolError(f"{name} sent JSON instead of a stream")

@@ -31,3 +31,4 @@ class Site:
     parser: Callable[[], Parser]
     business_error: Callable[[Mapping[str, Any]], QwenfreeError | None]
     page_error: Callable[[str], QwenfreeError]
+    name: str = "chat.qwen.ai"  # how error messages name the site

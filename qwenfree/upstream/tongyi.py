@@ -20,7 +20,10 @@ from qwenfree.settings import Settings
 from qwenfree.upstream import qwen
 from qwenfree.upstream.site import Site
 
+NAME = "Tongyi"
 CONVERSATION = "/dialog/conversation"
+DELETE_SESSION = "/dialog/session/delete"
+LIST_SESSIONS = "/dialog/session/list"
 LONG_TICKET = 100  # longer tickets are login_aliyunid_ticket, shorter tongyi_sso_ticket
 MODELS = ("qwen3-235b-a22b", "qwen3-coder-plus", "qwen3-30b-a3b", "qwen-max-latest")
 GONE_CODES = ("NOT_FOUND", "NOT_EXIST")
@@ -38,8 +41,21 @@ def site(settings: Settings) -> Site:
         "X-Platform": "pc_tongyi",
     }
     return Site(
-        settings.tongyi_url, headers, _credentials, TongyiParser, business_error, qwen.page_error
+        settings.tongyi_url,
+        headers,
+        _credentials,
+        TongyiParser,
+        business_error,
+        page_error,
+        NAME,
     )
+
+
+def page_error(text: str) -> errors.QwenfreeError:
+    """Classify a non-SSE, non-JSON body (an HTML page)."""
+    if any(m in text for m in qwen.CHALLENGE_MARKERS):
+        return errors.UpstreamChallenged("Tongyi answered with an anti-bot challenge page")
+    return errors.UpstreamUnavailable("Tongyi answered with an unexpected page")
 
 
 def catalog(settings: Settings) -> ModelCatalog:
