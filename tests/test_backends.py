@@ -245,3 +245,35 @@ def test_site_names_in_errors_come_from_the_site(start_gateway, settings, fake):
         timeout=15,
     )
     assert r.status_code >= 500 and "cannot reach Tongyi" in json.dumps(r.json())
+
+
+def test_tongyi_calls_are_timed_and_its_client_closed_on_shutdown(start_gateway, settings):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests import fake_tongyi as ft
+
+    with ft.FakeTongyi() as tongyi:
+        on = dataclasses.replace(settings, tongyi_tickets=True, tongyi_url=tongyi.url, chat_ttl=0)
+        gateway = start_gateway(on)
+        r = requests.post(
+            gateway.url + "/v1/chat/completions",
+            json={"model": "auto", "messages": user()},
+            headers={"Authorization": "Bearer tongyi-sso-ticket-0001"},
+            timeout=15,
+        )
+        assert r.status_code == 200, r.text
+        text = requests.get(gateway.url + "/metrics", timeout=5).text
+        opened = [
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "qwenfree_upstream_seconds_count"
+            and s.labels.get("call") == "completion_open"
+        ]
+        assert opened == [1.0]
+        backend = gateway.state.service.backends.for_credential("tongyi-sso-ticket-0001")
+        assert backend.name == "Tongyi"
+        pools = backend.client.session.get_adapter(tongyi.url).poolmanager.pools
+        assert len(pools) == 1  # the connection to Tongyi, kept alive
+        gateway.state.close()
+        assert len(pools) == 0  # closed with the app
