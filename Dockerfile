@@ -7,7 +7,7 @@
 # Offline demo with the bundled fake chat.qwen.ai (stdlib only), from the same image:
 #   docker network create qwenfree-demo
 #   docker run --rm -d --init --network qwenfree-demo --name fake qwenfree:latest \
-#       python tests/fake_upstream.py --host 0.0.0.0 --port 9100
+#       python tests/fake_upstream.py --host 0.0.0.0 --port 9100 [--mode 2026-09]
 #   docker run --rm -p 8000:8000 --network qwenfree-demo \
 #       -e QWENFREE_UPSTREAM_URL=http://fake:9100 qwenfree:latest
 #
@@ -52,6 +52,7 @@ WORKDIR /app
 COPY gunicorn.conf.py wsgi.py ./
 COPY qwenfree/ ./qwenfree/
 COPY tests/fake_upstream.py ./tests/fake_upstream.py
+COPY tests/fake/ ./tests/fake/
 
 USER qwenfree
 EXPOSE 8000

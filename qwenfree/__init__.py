@@ -9,8 +9,8 @@ from qwenfree.chats import ChatJanitor
 from qwenfree.service import ChatService
 from qwenfree.settings import Settings
 from qwenfree.upstream import qwen, tongyi
-from qwenfree.upstream.accounts import ClientTokens
 from qwenfree.upstream.backend import Backends
+from qwenfree.upstream.passthrough import ClientTokens
 from qwenfree.upstream.qwen_backend import QwenBackend
 from qwenfree.upstream.tongyi_backend import TongyiBackend
 
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             ),
         ),
     )
-    router = operations.pool or ClientTokens(settings)
+    router = operations.pool or ClientTokens(settings, operations.keeper)
     service = ChatService(settings, backends, router, janitor)
     app.extensions["qwenfree"] = web.State(settings, service, janitor, operations)
 

@@ -131,12 +131,22 @@ def _spec(body: Any) -> AccountSpec:
     if not isinstance(body, dict):
         raise errors.InvalidRequest("Send a JSON object")
     token, email, password = (body.get(k) for k in ("token", "email", "password"))
+    cookie = body.get("cookie")  # a browser's whole Cookie header (refresh_token, x5sec, ...)
+    if isinstance(cookie, str) and cookie.strip() and not (token or email):
+        if "refresh_token=" not in cookie:
+            raise errors.InvalidRequest(
+                "The Cookie header holds no refresh_token: copy it from a signed-in "
+                "chat.qwen.ai page",
+                param="cookie",
+            )
+        return AccountSpec(token=cookie.strip())
     if isinstance(token, str) and token.strip() and not email:
         return AccountSpec(token=token.strip())
     if isinstance(email, str) and "@" in email and isinstance(password, str) and password:
         return AccountSpec(email=email.strip(), password=password)
     raise errors.InvalidRequest(
-        'Send {"token": "<chat.qwen.ai token>"} or {"email": "...", "password": "..."}'
+        'Send {"token": "<refresh_token=... or an access token>"}, {"cookie": "<a browser '
+        'Cookie header>"} or {"email": "...", "password": "..."}'
     )
 
 

@@ -11,6 +11,7 @@ cannot be fetched, when the name is passed through for the upstream to judge.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -34,6 +35,8 @@ MODES: tuple[tuple[str, str], ...] = (
     ("-video", "t2v"),
 )
 FALLBACK_TTL = 30.0  # retry the upstream list soon after a failure
+DEFAULT = "default"  # an alias target: the configured default model, else the site's flagship
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,9 @@ class ModelCatalog:
         aliases: str = "",
         default_model: str = "",
     ) -> None:
-        self._aliases = parse_aliases(aliases, default_model)
+        self._aliases = parse_aliases(aliases)
+        self._default = default_model.strip()
+        self._told: str | None = None  # the default last logged, so it is logged once
         self._fetch = fetch
         self._ttl = ttl
         self._clock = clock
@@ -146,10 +151,12 @@ class ModelCatalog:
     def resolve(self, name: str, token: str | None = None) -> Resolved:
         """Find the model (and mode) a requested name means, following aliases once."""
         models, authoritative = self.models(token)
+        if name.strip().lower() == DEFAULT:
+            name = self._default_of(models)
         found = _match(models, name)
         for pattern, target in self._aliases:
             if found is None and fnmatch.fnmatchcase(name.strip().lower(), pattern):
-                found = _match(models, target)
+                found = _match(models, self._default_of(models) if target == DEFAULT else target)
         if found is not None:
             return found
         if not authoritative:
@@ -158,6 +165,29 @@ class ModelCatalog:
         raise errors.ModelNotFound(
             f"The model '{name}' does not exist. Valid models: {valid}", param="model"
         )
+
+    def default_model(self, token: str | None = None) -> str:
+        """What ``default`` means now: the configured model while the site lists it, else the
+        site's own first (flagship) model, so hard-coded client names never meet a 404 when
+        the site renames its models (they rotate every few months, §6.1)."""
+        return self._default_of(self.models(token)[0])
+
+    def _default_of(self, models: tuple[ModelInfo, ...]) -> str:
+        if self._default and (_lookup(models, self._default.lower()) or not models):
+            return self._default
+        chosen = models[0].id if models else self._default
+        if chosen != self._told:
+            self._told = chosen
+            if self._default:
+                log.warning(
+                    "the default model %r is not in the site's list; using %r (set "
+                    "QWENFREE_DEFAULT_MODEL to one of the listed ids)",
+                    self._default,
+                    chosen,
+                )
+            else:
+                log.info("default model: %r (the site's first listed model)", chosen)
+        return chosen
 
 
 def _match(models: tuple[ModelInfo, ...], name: str) -> Resolved | None:
@@ -176,8 +206,9 @@ def _match(models: tuple[ModelInfo, ...], name: str) -> Resolved | None:
     return None
 
 
-def parse_aliases(text: str, default_model: str) -> tuple[tuple[str, str], ...]:
-    """Read ``glob=model,glob=model``; raise ValueError on a malformed pair."""
+def parse_aliases(text: str) -> tuple[tuple[str, str], ...]:
+    """Read ``glob=model,glob=model`` (``default``: see ``default_model``); raise ValueError
+    on a malformed pair."""
     pairs = []
     for item in text.replace("\n", ",").split(","):
         if not item.strip():
@@ -186,7 +217,7 @@ def parse_aliases(text: str, default_model: str) -> tuple[tuple[str, str], ...]:
         if not sep or not pattern.strip() or not target.strip():
             raise ValueError(f"model alias {item.strip()!r} is not 'glob=model'")
         target = target.strip()
-        pairs.append((pattern.strip().lower(), default_model if target == "default" else target))
+        pairs.append((pattern.strip().lower(), target))
     return tuple(pairs)
 
 

@@ -3,10 +3,14 @@ home.py)."""
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, Response
 
 from qwenfree import errors, web
-from qwenfree.sse import dumps
+from qwenfree.upstream.accounts import jwt_exp
+from qwenfree.upstream.credentials import CredentialRevoked, parse
+from qwenfree.upstream.passthrough import LASTING
 
 bp = Blueprint("health", __name__)
 
@@ -52,10 +56,32 @@ def readyz() -> Response:
 
 @bp.post("/token/check")
 def token_check() -> Response:
-    """Answer ``{"live": bool}``: does chat.qwen.ai accept this token (or Tongyi this ticket)?"""
+    """Does the site accept this credential? Says which form it saw (access token, refresh
+    token, browser cookies, Tongyi ticket), when the access token expires, and what to do."""
     body = web.json_body()
     token = body.get("token") if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token.strip():
-        raise errors.InvalidRequest('Send {"token": "<chat.qwen.ai token>"}', param="token")
-    live = web.state().service.check_token(token.strip())
-    return Response(dumps({"live": live}), mimetype="application/json")
+    if not isinstance(token, str) or not token.strip() or len(token) > 16384:
+        raise errors.InvalidRequest(
+            'Send {"token": "<refresh_token=..., a browser Cookie header, or a token>"}',
+            param="token",
+        )
+    st = web.state()
+    cred = parse(token.strip())
+    site = st.service.backends.for_credential(cred.raw)
+    kind = f"{site.name} ticket" if site is not st.service.backends.default else cred.kind
+    answer: dict[str, object] = {"live": False, "kind": kind, "expires_at": None}
+    try:
+        access = st.ops.keeper.access(cred.key, cred) if cred.refresh else cred.raw
+    except CredentialRevoked as err:
+        return web.json_response(answer | {"advice": err.message})
+    answer["live"] = live = st.service.check_token(access)
+    if (exp := jwt_exp(access)) is not None:
+        answer["expires_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
+    if not live:
+        answer["advice"] = "The site refused it. " + LASTING
+    elif kind == "access token" and exp is not None:
+        answer["advice"] = (
+            "It works, but an access token copied from the browser expires (see expires_at). "
+            + LASTING
+        )
+    return web.json_response(answer)

@@ -63,7 +63,7 @@ def index() -> Response:
     return page(
         "home.html",
         base=base_url(),
-        default_model=st.settings.default_model,
+        default_model=st.settings.default_model or "default",
         groups=_grouped(openapi.operations(current_app)),
     )
 
@@ -77,7 +77,7 @@ def status() -> Response:
             "service": "qwenfree",
             "version": qwenfree.__version__,
             "upstream": {"reachable": authoritative},
-            "default_model": web.state().settings.default_model,
+            "default_model": web.state().service.catalog.default_model(),
             "models": [
                 {"id": m.id, "name": m.name, "variants": m.variants(), "vision": m.vision}
                 for m in models

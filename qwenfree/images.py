@@ -152,7 +152,7 @@ def _model(name: str | None, mode: str) -> str:
     tokens = web.bearer_tokens()
     models, _ = st.service.catalog.models(tokens[0] if tokens else None)
     able = [m.id for m in models if mode in m.modes]
-    default = st.settings.default_model
+    default = st.service.catalog.default_model(tokens[0] if tokens else None)
     return default if default in able or not able else able[0]
 
 

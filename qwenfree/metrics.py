@@ -152,27 +152,17 @@ class TimedClient(UpstreamClient):
         super().__init__(settings, site)
         self.metrics = metrics
 
-    def json(
-        self,
-        method: str,
-        path: str,
-        token: str | None,
-        body: Any = None,
-        *,
-        chat_id: str | None = None,
-    ) -> Any:
+    def json(self, method: str, path: str, token: str | None, body: Any = None, **kw: Any) -> Any:
         started = time.perf_counter()
         try:
-            return super().json(method, path, token, body, chat_id=chat_id)
+            return super().json(method, path, token, body, **kw)
         finally:
             self.spent(_call(method, path), time.perf_counter() - started)
 
-    def stream(
-        self, path: str, token: str, body: Any, *, chat_id: str | None = None
-    ) -> UpstreamStream:
+    def stream(self, path: str, token: str, body: Any, **kw: Any) -> UpstreamStream:
         started = time.perf_counter()
         try:
-            opened = super().stream(path, token, body, chat_id=chat_id)
+            opened = super().stream(path, token, body, **kw)
         finally:
             self.spent("completion_open", time.perf_counter() - started)
         return TimedStream(opened, self)  # type: ignore[return-value]

@@ -18,6 +18,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from qwenfree.settings import Settings
 from qwenfree.store import REDIS_SCHEMES, Store, StoreUnavailable, open_store
 from qwenfree.upstream.accounts import parse_accounts
 from qwenfree.upstream.client import UpstreamClient
+from qwenfree.upstream.credentials import TokenKeeper
 from qwenfree.upstream.pool import AccountPool
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,8 @@ class Ops:
     settings: Settings
     metrics: Metrics
     keys: Keys
-    store: Store | None = None  # server-account mode only
+    keeper: TokenKeeper | None = None  # turns refresh tokens into access tokens
+    store: Store | None = None  # server-account mode (pass-through: opened by the keeper)
     pool: AccountPool | None = None
     limit: RateLimit | None = None
     clock: Callable[[], float] = time.time
@@ -76,22 +79,35 @@ def build(settings: Settings, client: UpstreamClient, metrics: Metrics) -> Ops:
     rate limit."""
     keys = Keys(settings)
     ops = Ops(settings, metrics, keys)
+    counted = lambda r: metrics.refreshes.labels(r).inc()  # noqa: E731
     if not keys.enabled:
+        # Callers' refresh tokens rotate: the newest is kept (by fingerprint) in the store,
+        # opened only once a caller sends one.
+        opener = partial(_open_store, ops, settings)
+        ops.keeper = TokenKeeper(
+            client, settings.auth_url, settings.refresh_ahead, opener, on_refresh=counted
+        )
         return ops
     specs = parse_accounts(settings.accounts)
     if settings.accounts_file:
         text = Path(settings.accounts_file).read_text(encoding="utf-8")
         specs += parse_accounts(text, one_per_line=True)
     ops.store = open_store(settings.store, settings.data_dir)
-    ops.pool = AccountPool(
-        settings, ops.store, client, on_refresh=lambda r: metrics.refreshes.labels(r).inc()
+    ops.keeper = TokenKeeper(
+        client, settings.auth_url, settings.refresh_ahead, ops.store, on_refresh=counted
     )
+    ops.pool = AccountPool(settings, ops.store, client, on_refresh=counted, keeper=ops.keeper)
     ops.pool.sync(specs)
     if settings.rate_limit.strip():
         ops.limit = RateLimit(settings.rate_limit, ops.store)
     if not specs:
         log.warning("server-account mode with no QWENFREE_ACCOUNTS: add accounts in /admin")
     return ops
+
+
+def _open_store(ops: Ops, settings: Settings) -> Store:
+    ops.store = open_store(settings.store, settings.data_dir)
+    return ops.store
 
 
 def install(app: Flask, ops: Ops) -> None:

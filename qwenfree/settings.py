@@ -15,7 +15,9 @@ class Settings:
     read_timeout: float = 120.0  # the longest silence between two upstream bytes
     upstream_pool_size: int = 100  # concurrent upstream connections per worker
     chat_ttl: float = 600.0  # seconds idle before our upstream chats are deleted; 0 now, -1 never
-    default_model: str = "qwen3-max"
+    # What the "default" alias means: this model while the site lists it; "" or an unlisted
+    # id = the site's own first (flagship) model, so the default follows the site's list.
+    default_model: str = ""
     # The second backend: with tongyi_tickets on, credentials that are not chat.qwen.ai JWTs are
     # Tongyi tickets (tongyi_sso_ticket / login_aliyunid_ticket) and go to tongyi_url.
     tongyi_tickets: bool = False
@@ -55,7 +57,11 @@ class Settings:
     cooldown_rejected: float = 600.0
     cooldown_challenged: float = 300.0
     log_level: str = "INFO"
-    web_version: str = "0.2.81"  # the chat.qwen.ai front-end version our headers imitate
+    # The browser chat.qwen.ai must believe it talks to (upstream/browser.py): a JSON file that
+    # replaces fields of the built-in profile; "" = built in. web_version overrides its
+    # front-end version ("" = the profile's).
+    browser_profile: str = ""
+    web_version: str = ""
     # Browser origins allowed to call the API cross-origin (CORS), comma-separated, e.g.
     # "https://chat.example.com"; "*" = any origin. Empty = no CORS headers at all (default).
     cors_origins: str = ""
@@ -72,6 +78,10 @@ class Settings:
     account_wait: float = 5.0  # seconds a request waits for a busy account before a 429
     lease_ttl: float = 1800.0  # an unreleased lease (a crashed worker) stops counting after this
     refresh_margin: float = 86400.0  # sign in again when a token has less than this left
+    # --- credentials that keep working (README "Your credential")
+    auth_url: str = "https://auth.qwen.ai"  # where refresh tokens are exchanged
+    refresh_ahead: float = 180.0  # refresh an access token this long before it expires
+    signin_interval: float = 5.0  # at most one sign-in per this many seconds (store-wide)
     # Where prometheus_client keeps per-process files when gunicorn runs several workers; read
     # from PROMETHEUS_MULTIPROC_DIR (the library's own variable), not a QWENFREE_ one.
     metrics_multiproc_dir: str = ""
@@ -92,7 +102,7 @@ class Settings:
                 raise ValueError(f"QWENFREE_{f.name.upper()}: {exc}") from None
         if multiproc := env.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
             values["metrics_multiproc_dir"] = multiproc
-        for url in ("upstream_url", "tongyi_url"):
+        for url in ("upstream_url", "tongyi_url", "auth_url"):
             if url in values:
                 values[url] = str(values[url]).rstrip("/")
         return cls(**values)  # type: ignore[arg-type]

@@ -54,6 +54,7 @@ def keyed(settings: Settings, data_dir: Path, **changes: Any) -> Settings:
         "admin_key": ADMIN_KEY,
         "data_dir": str(data_dir),
         "account_wait": 0.3,
+        "signin_interval": 0.0,  # spacing has its own test (tests/test_credentials.py)
     }
     return dataclasses.replace(settings, **(base | changes))
 

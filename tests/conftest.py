@@ -48,8 +48,15 @@ def fake(fake_server: FakeUpstream) -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture
-def settings(fake: FakeUpstream) -> Settings:
-    return Settings(upstream_url=fake.url, connect_timeout=2.0, read_timeout=2.0, chat_ttl=-1)
+def settings(fake: FakeUpstream, tmp_path: Any) -> Settings:
+    return Settings(
+        upstream_url=fake.url,
+        auth_url=fake.url,  # the fake serves auth.qwen.ai's refresh endpoint too
+        connect_timeout=2.0,
+        read_timeout=2.0,
+        chat_ttl=-1,
+        data_dir=str(tmp_path / "state"),
+    )
 
 
 @dataclasses.dataclass

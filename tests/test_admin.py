@@ -84,7 +84,7 @@ def test_add_a_token_account_and_remove_it(admin_gateway, fake):
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
-        ({"token": "bad-token-1"}, 400, "rejects this token"),
+        ({"token": "bad-token-1"}, 400, "rejects this credential"),
         ({"token": fu.mint_token("x", exp=int(time.time()) - 10)}, 400, "expired"),
         ({"email": "demo@example.com", "password": "nope"}, 400, "refused the sign-in"),
         ({"email": "not-an-email"}, 400, "Send"),

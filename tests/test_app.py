@@ -29,8 +29,8 @@ def test_request_id_is_echoed_or_made(gateway):
 def test_token_check(gateway, fake):
     fake.valid_tokens = {"good-token"}
     check = lambda t: requests.post(gateway.url + "/token/check", json={"token": t})  # noqa: E731
-    assert check("good-token").json() == {"live": True}
-    assert check("other-token").json() == {"live": False}
+    assert check("good-token").json()["live"] is True
+    assert check("other-token").json()["live"] is False
     assert check("").status_code == 400
     assert fake.requests[0].path == "/api/v1/auths/"
 

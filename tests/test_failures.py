@@ -42,8 +42,8 @@ BEFORE_FIRST_BYTE = [
     pytest.param(lambda: fu.waf_html(403), openai.InternalServerError, 502, id="waf-html-403"),
     pytest.param(
         lambda: fu.http_error(401, b'{"detail":"Could not validate credentials"}'),
-        openai.InternalServerError,
-        503,
+        openai.AuthenticationError,  # pass-through: the caller's own credential was refused
+        401,
         id="http-401",
     ),
     pytest.param(
@@ -268,7 +268,7 @@ def test_tokens_never_reach_the_logs(client, fake, capfd):
     secret = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6InNlY3JldCJ9.c2lnbmF0dXJlLXNlY3JldA"
     fake.enqueue(fu.http_error(401))
     leaky = openai.OpenAI(base_url=client.base_url, api_key=secret, max_retries=0)
-    with pytest.raises(openai.InternalServerError):
+    with pytest.raises(openai.AuthenticationError):
         leaky.chat.completions.create(model="qwen3-max", messages=user())
     out, err = capfd.readouterr()
     assert "token_rejected" in err and secret not in err + out and "c2lnbmF0dXJl" not in err + out

@@ -27,6 +27,7 @@ from google import genai
 from google.genai import errors as genai_errors
 
 from qwenfree import dialects, errors
+from qwenfree.upstream.passthrough import CredentialRejected
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
 
@@ -167,15 +168,16 @@ FAULTS = {
     ),
     "http-500-empty": Fault(status_without_body(500), errors.UpstreamUnavailable),
     "http-503-empty": Fault(status_without_body(503), errors.UpstreamUnavailable),
+    # pass-through: the caller's own credential was refused -> the caller's 401
     "http-401-body": Fault(
         lambda: fu.http_error(401, b'{"detail":"Could not validate credentials"}'),
-        errors.UpstreamTokenRejected,
+        CredentialRejected,
     ),
-    "http-401-empty": Fault(status_without_body(401), errors.UpstreamTokenRejected),
+    "http-401-empty": Fault(status_without_body(401), CredentialRejected),
     "http-403-body": Fault(
-        lambda: fu.http_error(403, b'{"detail":"Forbidden"}'), errors.UpstreamTokenRejected
+        lambda: fu.http_error(403, b'{"detail":"Forbidden"}'), CredentialRejected
     ),
-    "http-403-empty": Fault(status_without_body(403), errors.UpstreamTokenRejected),
+    "http-403-empty": Fault(status_without_body(403), CredentialRejected),
     "http-429-body": Fault(
         lambda: fu.http_error(429, b'{"detail":"slow down"}', headers={"Retry-After": "7"}),
         errors.UpstreamRateLimited,

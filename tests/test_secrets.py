@@ -96,7 +96,7 @@ def gunicorn(fake, tmp_path) -> Iterator[Callable[[dict[str, str]], Server]]:
 def _healthy(url: str) -> bool:
     try:
         return requests.get(url + "/healthz", timeout=1).ok
-    except requests.ConnectionError:
+    except requests.RequestException:
         time.sleep(0.1)
         return False
 

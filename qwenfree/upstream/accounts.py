@@ -3,11 +3,10 @@
 Two routers share one interface (``leases``, ``report``, ``succeeded``), so the chat service has
 one code path:
 
-* :class:`ClientTokens` (no ``QWENFREE_API_KEYS``): tokens come from the caller
-  (``Authorization: Bearer T1,T2``), ordered by :class:`TokenHealth`. A token that hit a hard
-  limit (rate limit, rejection, anti-bot challenge) is skipped until its cooldown ends; one that
-  merely failed (5xx, timeout, empty answer) is tried last for a while. This state is in memory,
-  per worker process: the tokens belong to the callers, so nothing about them is written down.
+* :class:`qwenfree.upstream.passthrough.ClientTokens` (no ``QWENFREE_API_KEYS``): credentials
+  come from the caller (``Authorization: Bearer T1,T2``), ordered by :class:`TokenHealth`. A
+  token that hit a hard limit (rate limit, rejection, anti-bot challenge) is skipped until its
+  cooldown ends; one that merely failed (5xx, timeout, empty answer) is tried last for a while.
 * :class:`qwenfree.upstream.pool.AccountPool`: accounts held by the server, state in a store.
 
 This module also reads account lists (``QWENFREE_ACCOUNTS``) and JWT expiry claims.
@@ -27,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from qwenfree import errors
-from qwenfree.settings import Settings
 
 
 def fingerprint(token: str) -> str:
@@ -90,6 +88,9 @@ class Lease:
     retry: bool = False  # set by report(): the same account may be tried once more
     soft: bool = False  # set by report(): the failure did not bench the account
     failing: bool = False  # the account was on probation (recent soft failures) when leased
+    credential: str | None = field(default=None, repr=False)  # what the caller sent (pass-through)
+    refreshed: bool = False  # its token was refreshed after a refusal: no second refresh
+    rejected: bool = False  # set by report(): the site refused the credential
     _release: Callable[[], None] | None = None
 
     def release(self) -> None:
@@ -112,45 +113,6 @@ class Router(Protocol):
     def report(self, lease: Lease, err: errors.QwenfreeError) -> None: ...
 
     def succeeded(self, lease: Lease) -> None: ...
-
-
-class ClientTokens:
-    """The caller's own tokens (client-token mode), health kept per worker in memory."""
-
-    def __init__(self, settings: Settings, health: TokenHealth | None = None) -> None:
-        self.settings = settings
-        self.health = health or TokenHealth()
-
-    def catalog_token(self, tokens: Sequence[str]) -> str | None:
-        """The credential to list models with."""
-        if not tokens:
-            raise errors.Unauthorized(
-                "Send your chat.qwen.ai token as the API key "
-                "('Authorization: Bearer <token>' or 'x-api-key: <token>')"
-            )
-        return tokens[0]
-
-    def leases(
-        self, tokens: Sequence[str], capability: str, prefer: str | None = None
-    ) -> Iterator[Lease]:
-        """Each usable token once, round-robin, healthy first."""
-        for token in self.health.order(tokens):
-            yield Lease(token, mask(token), capability)
-
-    def report(self, lease: Lease, err: errors.QwenfreeError) -> None:
-        """Bench the token as long as the failure says."""
-        s, token = self.settings, lease.token
-        if isinstance(err, errors.UpstreamRateLimited):
-            self.health.cool(token, err.retry_after or s.cooldown_rate_limited, hard=True)
-        elif isinstance(err, errors.UpstreamTokenRejected):
-            self.health.cool(token, s.cooldown_rejected, hard=True)
-        elif isinstance(err, errors.UpstreamChallenged):
-            self.health.cool(token, s.cooldown_challenged, hard=True)
-        elif isinstance(err, errors.UpstreamUnavailable):
-            self.health.cool(token, s.cooldown_failure, hard=False)
-
-    def succeeded(self, lease: Lease) -> None:
-        self.health.recover(lease.token)
 
 
 # --------------------------------------------------------------------------- account lists
@@ -186,6 +148,8 @@ def parse_accounts(text: str, *, one_per_line: bool = False) -> list[AccountSpec
 
 
 def _entry(entry: str) -> AccountSpec:
+    if "refresh_token=" in entry or entry.startswith("token="):
+        return AccountSpec(token=entry)  # a refresh token or a browser Cookie header
     email, sep, password = entry.partition(":")
     if sep and "@" in email:
         if not password:
@@ -196,17 +160,22 @@ def _entry(entry: str) -> AccountSpec:
     return AccountSpec(token=entry)
 
 
-def jwt_exp(token: str) -> float | None:
-    """The ``exp`` claim of a JWT-shaped token (the signature is not checked: we only need to
-    know when chat.qwen.ai will stop accepting it); None when there is none."""
+def jwt_claim(token: str, name: str) -> object:
+    """One claim of a JWT-shaped token (the signature is not checked: we only read what the
+    site will do with it); None when there is none."""
     parts = token.split(".")
-    if len(parts) != 3:
+    if len(parts) != 3 or len(parts[1]) > 8192:
         return None
     try:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (binascii.Error, ValueError):
         return None
-    exp = payload.get("exp") if isinstance(payload, dict) else None
+    return payload.get(name) if isinstance(payload, dict) else None
+
+
+def jwt_exp(token: str) -> float | None:
+    """The ``exp`` claim: when chat.qwen.ai will stop accepting the token; None if unknown."""
+    exp = jwt_claim(token, "exp")
     return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
@@ -21,10 +21,11 @@ from qwenfree import errors
 from qwenfree.events import Event
 from qwenfree.settings import Settings
 from qwenfree.sse import SSEDecoder
-from qwenfree.upstream import qwen
+from qwenfree.upstream import browser, qwen
+from qwenfree.upstream.cookies import CookieJars
 from qwenfree.upstream.site import Site
 
-USER_AGENT = qwen.USER_AGENT
+log = logging.getLogger(__name__)
 MAX_ERROR_BODY = 1 << 20  # an error page larger than this is not worth reading
 
 
@@ -50,10 +51,20 @@ def mapped_errors(site: str = qwen.NAME) -> Iterator[None]:
 def status_error(
     status: int, body: str, retry_after: str | None, site: Site | None = None
 ) -> errors.QwenfreeError:
-    """Map a non-2xx upstream status (and its body) to an error."""
+    """Map a failed call's real status (and its body) to an error: what the body says wins
+    (a JSON business error, a challenge page), then the status."""
     name = site.name if site else qwen.NAME
-    if body.lstrip().startswith("<") and any(m in body for m in qwen.CHALLENGE_MARKERS):
+    stripped = body.lstrip()
+    if stripped.startswith("<") and any(m in body for m in qwen.CHALLENGE_MARKERS):
         return (site.page_error if site else qwen.page_error)(body)
+    if stripped.startswith("{"):
+        try:
+            parsed = json.loads(body)
+        except json.JSONDecodeError:
+            parsed = None
+        business_error = site.business_error if site else qwen.business_error
+        if isinstance(parsed, dict) and (err := business_error(parsed)) is not None:
+            return err
     if status in (401, 403):
         return errors.UpstreamTokenRejected(f"{name} refused the token (expired or invalid)")
     if status == 429:
@@ -65,7 +76,7 @@ def status_error(
 
 
 class UpstreamClient:
-    """Owns the Session; sends per-request credentials; never mutates shared state."""
+    """Owns the Session and the per-identity cookie jars; sends per-request credentials."""
 
     def __init__(self, settings: Settings, site: Site | None = None) -> None:
         self.site = site = site or qwen.site(settings)
@@ -77,10 +88,13 @@ class UpstreamClient:
         )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        # One account's cookies must never ride on another account's request.
+        # One account's cookies must never ride on another account's request: the session's
+        # shared jar stays off, and ``cookies`` keeps one jar per identity.
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        session.headers.clear()  # requests' defaults (python-requests UA, */*) are bot tells
         session.headers.update(site.headers)
         self.session = session
+        self.cookies = CookieJars()
 
     def close(self) -> None:
         self.session.close()
@@ -92,50 +106,141 @@ class UpstreamClient:
         token: str | None,
         body: Any = None,
         *,
-        chat_id: str | None = None,  # the chat the call is about (for the Referer; unused yet)
+        chat_id: str | None = None,
+        base: str | None = None,
+        cookies: str = "",
     ) -> Any:
-        """Send a small JSON call; return the parsed body or raise the error it stands for."""
+        """Send a small JSON call; return the parsed body or raise the error it stands for.
+        ``chat_id`` names the chat the call is about (the page it comes from); ``base`` sends
+        it to another host of the same site (auth.qwen.ai); ``cookies`` go besides the jar's."""
+        return self.call(method, path, token, body, chat_id=chat_id, base=base, cookies=cookies)[0]
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        body: Any = None,
+        *,
+        chat_id: str | None = None,
+        base: str | None = None,
+        cookies: str = "",
+    ) -> tuple[Any, list[str]]:
+        """``json`` that also returns the answer's ``Set-Cookie`` lines (sign-in and refresh
+        hand out tokens there)."""
         with mapped_errors(self.site.name):
-            r = self.session.request(
-                method,
-                self.base + path,
-                headers=self._headers(token),
-                json=body,
-                timeout=self.timeout,
-            )
+            r = self._send(method, path, token, body, chat_id, base=base, cookies=cookies)
             try:
                 text = r.text[:MAX_ERROR_BODY]
             finally:
                 r.close()
-        if r.status_code >= 400:
-            raise status_error(r.status_code, text, r.headers.get("Retry-After"), self.site)
+        status = self.status(r)
+        if status >= 400:
+            raise self._failed(method, path, r, status, text)
         try:
             parsed = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError:
-            raise self.site.page_error(text) from None
+            raise self._failed(method, path, r, status, text, self.site.page_error(text)) from None
         if isinstance(parsed, dict) and (err := self.site.business_error(parsed)) is not None:
-            raise err
-        return parsed
+            raise self._failed(method, path, r, status, text, err)
+        return parsed, response_cookies(r)
 
     def stream(
         self, path: str, token: str, body: Any, *, chat_id: str | None = None
     ) -> UpstreamStream:
         """Open a streamed completion call; raise if its status already says it failed."""
-        headers = self._headers(token)
-        headers["Accept"] = "text/event-stream"
         with mapped_errors(self.site.name):
-            r = self.session.post(
-                self.base + path, headers=headers, json=body, timeout=self.timeout, stream=True
-            )
-            if r.status_code >= 400:
+            r = self._send("POST", path, token, body, chat_id, stream=True)
+            status = self.status(r)
+            if status >= 400:
                 try:
                     text = r.raw.read(MAX_ERROR_BODY, decode_content=True).decode(
                         "utf-8", "replace"
                     )
                 finally:
                     r.close()
-                raise status_error(r.status_code, text, r.headers.get("Retry-After"), self.site)
-        return UpstreamStream(r, self.site)
+                raise self._failed("POST", path, r, status, text)
+        return UpstreamStream(r, self.site, lambda err: self._logged("POST", path, r, err))
+
+    def status(self, r: requests.Response) -> int:
+        """The real status: the site's header when it sets one (HTTP 200 on the wire)."""
+        name = self.site.status_header
+        actual = r.headers.get(name, "") if name else ""
+        return int(actual) if actual.strip().isdigit() else r.status_code
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        body: Any,
+        chat_id: str | None,
+        *,
+        stream: bool = False,
+        base: str | None = None,
+        cookies: str = "",
+    ) -> requests.Response:
+        site = self.site
+        if site.request_headers is not None:
+            headers = site.request_headers(path, chat_id)
+        else:
+            headers = {"x-request-id": str(uuid.uuid4()), "timezone": browser.timezone()}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        identity = site.identity(token) if token and site.identity else None
+        jar = self.cookies.header(identity) if identity else ""
+        if token:
+            headers.update(site.credentials(token))
+        sent = "; ".join(c for c in (headers.get("Cookie", ""), cookies, jar) if c)
+        if sent:
+            headers["Cookie"] = sent
+        r = self.session.request(
+            method,
+            (base or self.base) + path,
+            headers=headers,
+            data=None if body is None else json.dumps(body, ensure_ascii=False).encode(),
+            timeout=self.timeout,
+            stream=stream,
+        )
+        if identity:
+            self.cookies.keep(identity, response_cookies(r))
+        return r
+
+    def _failed(
+        self,
+        method: str,
+        path: str,
+        r: requests.Response,
+        status: int,
+        text: str,
+        err: errors.QwenfreeError | None = None,
+    ) -> errors.QwenfreeError:
+        if err is None:
+            err = status_error(status, text, r.headers.get("Retry-After"), self.site)
+        return self._logged(method, path, r, err, text)
+
+    def _logged(
+        self,
+        method: str,
+        path: str,
+        r: requests.Response,
+        err: errors.QwenfreeError,
+        text: str = "",
+    ) -> errors.QwenfreeError:
+        """One line per upstream failure: enough to tell a drift of the site from the log."""
+        code = _business_code(text)
+        log.warning(
+            "upstream failure: %s %s http=%s actual=%s code=%s profile=%s -> %s: %s",
+            method,
+            path.split("?", 1)[0],
+            r.status_code,
+            (r.headers.get(self.site.status_header, "-") if self.site.status_header else "-"),
+            code or "-",
+            self.site.profile,
+            err.kind,
+            err.message[:200],
+        )
+        return err
 
     def put(self, url: str, data: bytes, headers: dict[str, str]) -> None:
         """Upload bytes to the object storage URL an STS answer named (signed by the caller);
@@ -171,14 +276,19 @@ class UpstreamClient:
             finally:
                 r.close()
 
-    def _headers(self, token: str | None) -> dict[str, str]:
-        headers = {
-            "x-request-id": str(uuid.uuid4()),
-            "timezone": time.strftime("%a %b %d %Y %H:%M:%S GMT%z", time.localtime()),
-        }
-        if token:
-            headers.update(self.site.credentials(token))
-        return headers
+
+def response_cookies(r: requests.Response) -> list[str]:
+    """The raw ``Set-Cookie`` lines of a response (requests folds them into one string)."""
+    getlist = getattr(getattr(r.raw, "headers", None), "getlist", None)
+    return list(getlist("Set-Cookie")) if getlist is not None else []
+
+
+def _business_code(text: str) -> str:
+    """The site's own error code in a failure body, for the log line (never its details)."""
+    found = re.search(r'"(?:code|errorCode)"\s*:\s*"([A-Za-z0-9_.:-]{1,60})"', text[:4096])
+    if found:
+        return found.group(1)
+    return "challenge" if any(m in text for m in qwen.CHALLENGE_MARKERS) else ""
 
 
 class UpstreamStream:
@@ -188,9 +298,15 @@ class UpstreamStream:
     recognised from their first byte and raised as errors.
     """
 
-    def __init__(self, response: requests.Response, site: Site | None = None) -> None:
+    def __init__(
+        self,
+        response: requests.Response,
+        site: Site | None = None,
+        on_error: Callable[[errors.QwenfreeError], errors.QwenfreeError] | None = None,
+    ) -> None:
         self._response = response
         self._site = site
+        self._on_error = on_error or (lambda err: err)
         self.parser: Any = site.parser() if site else qwen.FrameParser()
 
     def __iter__(self) -> Iterator[Event]:
@@ -203,7 +319,7 @@ class UpstreamStream:
             else:
                 return
             if chunk.lstrip()[:1] in (b"{", b"<"):
-                raise self._body_error(chunk, chunks)
+                raise self._on_error(self._body_error(chunk, chunks))
             while True:
                 for message in decoder.feed(chunk):
                     yield from self.parser.parse(message.data)

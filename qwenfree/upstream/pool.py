@@ -18,7 +18,6 @@ one flight per account: a lock in this process plus a store lock across processe
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -31,13 +30,19 @@ from typing import Any
 from qwenfree import errors
 from qwenfree.settings import Settings
 from qwenfree.store import FOREVER, AccountRecord, Cooldown, Counters, Store
+from qwenfree.upstream import qwen_auth
 from qwenfree.upstream.accounts import AccountSpec, Lease, fingerprint, jwt_exp
 from qwenfree.upstream.client import UpstreamClient
+from qwenfree.upstream.credentials import CredentialRevoked, TokenKeeper, parse
 
 log = logging.getLogger(__name__)
 POLL = 0.1  # seconds between looks for a free slot while every account is busy
 SIGNIN_LOCK = 30.0  # longest a sign-in may hold the cross-process lock
 SIGNIN_WAIT = 15.0  # how long to wait for another process's sign-in
+CHALLENGE_ADVICE = (
+    ". It retries by itself; to clear it now, open chat.qwen.ai in a browser signed in as this "
+    "account, pass the check, and add that page's Cookie header in /admin (Cookie)"
+)
 USABLE = ("ready", "failing", "busy")  # states that can serve (busy: once a slot frees)
 # Failures that say something about the account; the rest (content refused, bad input, a
 # model that broke JSON mode) are the request's own and leave the account alone.
@@ -79,14 +84,8 @@ def alias(account_id: str) -> str:
 
 
 def sign_in(client: UpstreamClient, email: str, password: str) -> str:
-    """Trade an email and password for a session token (the password travels as SHA-256 hex,
-    as the web app sends it)."""
-    digest = hashlib.sha256(password.encode()).hexdigest()
-    body = client.json("POST", "/api/v1/auths/signin", None, {"email": email, "password": digest})
-    token = body.get("token") if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token:
-        raise errors.UpstreamProtocolError("chat.qwen.ai signed in without returning a token")
-    return token
+    """Trade an email and password for a session token (v2, falling back to v1)."""
+    return qwen_auth.sign_in(client, email, password).access
 
 
 class AccountPool:
@@ -98,10 +97,14 @@ class AccountPool:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         on_refresh: Callable[[str], None] | None = None,
+        keeper: TokenKeeper | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.client = client
+        self.keeper = keeper or TokenKeeper(
+            client, settings.auth_url, settings.refresh_ahead, store, clock, on_refresh, sleep
+        )
         self.clock = clock
         self.sleep = sleep
         self.on_refresh = on_refresh or (lambda result: None)
@@ -168,7 +171,7 @@ class AccountPool:
             until = now + (err.retry_after or s.cooldown_rate_limited)
             self.bench(account, lease.capability, until, "rate_limited", err.message)
         elif isinstance(err, errors.UpstreamChallenged):
-            self.bench(account, "*", now + s.cooldown_challenged, "challenged", err.message)
+            self.challenged(account, err.message)
         elif isinstance(err, errors.UpstreamTokenRejected):
             self._rejected(lease)
         elif isinstance(err, errors.UpstreamUnavailable):
@@ -265,6 +268,12 @@ class AccountPool:
             + "; ".join(f"{s.alias}: {s.reason}" for s in states)[:500]
         )
 
+    def challenged(self, account: str, what: str) -> None:
+        """A captcha or block page: never dead (a person can clear it), cooled for minutes,
+        with what the operator can do about it on the admin page."""
+        until = self.clock() + self.settings.cooldown_challenged
+        self.bench(account, "*", until, "challenged", what + CHALLENGE_ADVICE)
+
     def bench(self, account: str, capability: str, until: float, kind: str, reason: str) -> None:
         log.warning("account %s benched (%s, %s): %s", alias(account), kind, capability, reason)
         self.store.cool(Cooldown(account, capability, until, kind, reason), self.clock())
@@ -272,7 +281,10 @@ class AccountPool:
     # -- tokens
 
     def _usable_token(self, record: AccountRecord, now: float) -> str | None:
-        """The account's token, signing in again first when it is (nearly) expired."""
+        """The account's token, refreshed or signed in again first when it is (nearly)
+        expired."""
+        if record.token and parse(record.token).refresh:
+            return self._refreshed(record, None)
         token, exp = record.token, record.token_exp
         if token and (exp is None or exp - now > self.settings.refresh_margin):
             return token
@@ -280,8 +292,25 @@ class AccountPool:
             return fresh
         return token if token and exp is not None and exp > now else None
 
+    def _refreshed(self, record: AccountRecord, stale: str | None) -> str | None:
+        """A current access token from the account's refresh token (None: benched)."""
+        cred = parse(str(record.token))
+        try:
+            return self.keeper.access(cred.key, cred, stale)
+        except CredentialRevoked as err:
+            if record.email and record.password:  # the session ended: sign in again
+                return self.refresh(record, record.token, forced=True)
+            self._refresh_failed(record.id, err)
+        except errors.QwenfreeError as err:
+            self._refresh_failed(record.id, err)
+        return None
+
     def _rejected(self, lease: Lease) -> None:
         record = self._record(str(lease.account_id))
+        if record is not None and record.token and parse(record.token).refresh:
+            if self._refreshed(record, lease.token):
+                lease.retry = True  # refreshed after the refusal: one more try
+            return
         if record is not None and record.email and record.password:
             if self.refresh(record, lease.token, forced=True):
                 lease.retry = True
@@ -313,13 +342,19 @@ class AccountPool:
 
     def _sign_in(self, record: AccountRecord, forced: bool) -> str | None:
         try:
-            token = sign_in(self.client, str(record.email), str(record.password))
+            self._space_sign_ins()
+            tokens = qwen_auth.sign_in(self.client, str(record.email), str(record.password))
         except errors.QwenfreeError as err:
             self.on_refresh("failed")
             self._sign_in_failed(record.id, err)
             return None
-        exp = jwt_exp(token)
-        self.store.set_token(record.id, token, exp)
+        token, exp = tokens.access, tokens.exp
+        if tokens.refresh:  # v2: from now on the account refreshes instead of signing in
+            held = f"refresh_token={tokens.refresh}"
+            self.keeper.remember(parse(held).key, tokens)
+            self.store.set_token(record.id, held, None)
+        else:
+            self.store.set_token(record.id, token, exp)
         self.store.clear(record.id, ("dead", "signin_failed"))
         self.on_refresh("ok")
         why = "its token was rejected" if forced else "its token expires soon"
@@ -327,11 +362,32 @@ class AccountPool:
         log.info("account %s signed in (%s)", alias(record.id), why)
         return token
 
+    def _space_sign_ins(self) -> None:
+        """At most one sign-in per ``signin_interval`` across workers: several within seconds
+        from one address meet the WAF (§16.4). The gap is a lock left to expire."""
+        gap = self.settings.signin_interval
+        if gap <= 0:
+            return
+        owner, step = uuid.uuid4().hex, min(gap, 0.5)
+        for _ in range(int(SIGNIN_WAIT / step)):
+            if self.store.lock("signin-gap", owner, self.clock(), gap):
+                return
+            self.sleep(step)
+        raise errors.UpstreamUnavailable("other sign-ins are still being spaced out; try again")
+
+    def _refresh_failed(self, account: str, err: errors.QwenfreeError) -> None:
+        if isinstance(err, CredentialRevoked):
+            self.bench(account, "*", FOREVER, "dead", err.message)
+        elif isinstance(err, errors.UpstreamChallenged):
+            self.challenged(account, f"the token refresh met an anti-bot check ({err})")
+        else:
+            until = self.clock() + self.settings.cooldown_failure
+            self.bench(account, "*", until, "failing", f"token refresh failed: {err.message}")
+
     def _sign_in_failed(self, account: str, err: errors.QwenfreeError) -> None:
         now = self.clock()
         if isinstance(err, errors.UpstreamChallenged):
-            until = now + self.settings.cooldown_challenged
-            self.bench(account, "*", until, "challenged", f"sign-in met an anti-bot check: {err}")
+            self.challenged(account, f"sign-in met an anti-bot check ({err})")
         elif isinstance(err, errors.UpstreamRejected | errors.UpstreamTokenRejected):
             reason = f"sign-in refused ({err.message}): wrong email or password, or account locked"
             self.bench(account, "*", FOREVER, "dead", reason)

@@ -13,13 +13,13 @@ from typing import Any
 from qwenfree import errors
 from qwenfree.events import Citations, Event, ImageOutput, ReasoningDelta, Source, TextDelta, Usage
 from qwenfree.settings import Settings
+from qwenfree.upstream import browser
+from qwenfree.upstream.accounts import fingerprint, jwt_claim
+from qwenfree.upstream.browser import BrowserProfile
 from qwenfree.upstream.site import Site
 
 NAME = "chat.qwen.ai"
-USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/138.0.0.0 Safari/537.36"
-)
+USER_AGENT = BrowserProfile().user_agent
 RATE_LIMIT_CODES = {
     "RateLimited",
     "ParallelLimited",
@@ -28,7 +28,11 @@ RATE_LIMIT_CODES = {
     "ExceedLimit",
     "quota_exhausted",
 }
+REFRESH_PATH = "/api/v2/auths/refresh"  # on the auth host (QWENFREE_AUTH_URL)
 GONE_CODES = {"Not_Found", "CHAT_NOT_FOUND", "PARENT_NOT_FOUND"}
+# An expired, invalid or revoked credential (§16.2): refresh or sign in, never a generic 502.
+TOKEN_CODES = {"Unauthorized", "UNAUTHORIZED", "TokenExpired", "InvalidToken"}
+TOKEN_DETAILS = ("token has expired", "invalid token", "令牌已撤销", "令牌已过期")
 FILTER_CODES = {"data_inspection_failed"}
 END_PHASES = ("answer", "image_gen", "image_edit_tool")
 
@@ -47,6 +51,8 @@ CHALLENGE_MARKERS = (
     "安全验证",
     "请完成验证",
     "被挤爆",
+    "errors.aliyun.com",  # Aliyun's block page (an IP or account blocked for a while)
+    "block_message",
 )
 
 
@@ -146,6 +152,8 @@ def coded_error(code: str, details: str, num: Any = None) -> errors.QwenfreeErro
     if code in RATE_LIMIT_CODES or "quota" in lowered or "upper limit" in lowered:
         hours = num if isinstance(num, int | float) and num > 0 else None
         return errors.UpstreamRateLimited(said, retry_after=hours * 3600 if hours else None)
+    if code in TOKEN_CODES or any(d in lowered for d in TOKEN_DETAILS):
+        return errors.UpstreamTokenRejected(said)
     if code in FILTER_CODES:
         return errors.ContentFiltered(said)
     if code in GONE_CODES:
@@ -315,20 +323,39 @@ def _size(hw: Any) -> tuple[int | None, int | None]:
     return None, None
 
 
-def site(settings: Settings) -> Site:
-    """chat.qwen.ai as the client sees it: the token rides as Bearer and as the token cookie."""
+def site(settings: Settings, profile: BrowserProfile | None = None) -> Site:
+    """chat.qwen.ai as a browser page's ``fetch`` sees it (§16.1): the profile's header set on
+    every call, ``Referer`` naming the page the call comes from, the token as Bearer and as the
+    ``token`` cookie, the real status in ``x-actual-status-code``."""
     base = settings.upstream_url
-    headers = {
-        "User-Agent": USER_AGENT,
-        "Accept": "application/json, text/plain, */*",
-        "Accept-Language": "en-US,en;q=0.9",
-        "Origin": base,
-        "Referer": base + "/",
-        "source": "web",
-        "version": settings.web_version,
-        "bx-v": "2.5.36",
-    }
-    return Site(base, headers, _credentials, FrameParser, business_error, page_error, NAME)
+    profile = profile or browser.load(settings.browser_profile, settings.web_version)
+
+    def request_headers(path: str, chat_id: str | None) -> dict[str, str]:
+        page = f"/c/{chat_id}" if chat_id else "/c/new-chat"
+        headers = profile.headers(base, base + page)
+        if path == REFRESH_PATH:  # without it auth.qwen.ai answers "Missing origin" (S2)
+            headers |= {"x-request-origin": base, "Content-Type": "application/json"}
+        return headers
+
+    return Site(
+        base,
+        {},
+        _credentials,
+        FrameParser,
+        business_error,
+        page_error,
+        request_headers=request_headers,
+        status_header="x-actual-status-code",
+        identity=identity,
+        profile=profile.name,
+        name=NAME,
+    )
+
+
+def identity(token: str) -> str:
+    """Whose cookie jar: the account's user id (stable across refreshed tokens)."""
+    user = jwt_claim(token, "id")
+    return "user:" + user if isinstance(user, str) and user else "token:" + fingerprint(token)
 
 
 def _credentials(token: str) -> dict[str, str]:

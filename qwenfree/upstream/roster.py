@@ -6,6 +6,7 @@ from __future__ import annotations
 from qwenfree import errors
 from qwenfree.store import FOREVER, AccountRecord
 from qwenfree.upstream.accounts import AccountSpec, jwt_exp, mask_email
+from qwenfree.upstream.credentials import parse
 from qwenfree.upstream.pool import AccountPool, AccountState, sign_in
 
 LIFTED_BY_OPERATOR = ("dead", "failing", "signin_failed")  # what a fresh credential ends
@@ -32,7 +33,11 @@ class Roster:
             if exp is not None and exp <= now:
                 raise errors.InvalidRequest("This token has already expired", param="token")
             if not self._live(token):
-                raise errors.InvalidRequest("chat.qwen.ai rejects this token", param="token")
+                raise errors.InvalidRequest(
+                    "chat.qwen.ai rejects this credential (an access token copied from the "
+                    "browser lives about 15 minutes: add the refresh_token cookie instead)",
+                    param="token",
+                )
         record = AccountRecord(
             spec.id, spec.email, spec.password, token, jwt_exp(token), "admin", now
         )
@@ -69,10 +74,12 @@ class Roster:
         return live, self.find(account_id)
 
     def _live(self, token: str) -> bool:
-        """Does chat.qwen.ai accept the token? Other failures (an anti-bot page, an outage)
-        prove nothing and are raised."""
+        """Does chat.qwen.ai accept the credential (refreshing it first when it is a refresh
+        token)? Other failures (an anti-bot page, an outage) prove nothing and are raised."""
         try:
-            me = self.pool.client.json("GET", "/api/v1/auths/", token)
+            cred = parse(token)
+            access = self.pool.keeper.access(cred.key, cred)
+            me = self.pool.client.json("GET", "/api/v1/auths/", access)
         except errors.UpstreamTokenRejected:
             return False
         return isinstance(me, dict) and me.get("role") in ("user", "admin")

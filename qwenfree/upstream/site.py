@@ -31,4 +31,12 @@ class Site:
     parser: Callable[[], Parser]
     business_error: Callable[[Mapping[str, Any]], QwenfreeError | None]
     page_error: Callable[[str], QwenfreeError]
+    # Per call: the headers a browser page sends for this path (and chat), fresh ids included.
+    # None: ``headers`` plus a request id and time zone.
+    request_headers: Callable[[str, str | None], dict[str, str]] | None = None
+    # Where the real status rides when the site answers HTTP 200 for a failure (§16.2).
+    status_header: str | None = None
+    # Whose cookie jar a credential uses: stable across token refreshes where the site allows.
+    identity: Callable[[str], str] | None = None
+    profile: str = "static"  # the header set's name, for failure log lines
     name: str = "chat.qwen.ai"  # how error messages name the site

@@ -17,7 +17,8 @@ from qwenfree import errors
 from qwenfree.catalog import ModelCatalog
 from qwenfree.events import Event, ImageOutput, ReasoningDelta, TextDelta
 from qwenfree.settings import Settings
-from qwenfree.upstream import qwen
+from qwenfree.upstream import browser, qwen
+from qwenfree.upstream.accounts import fingerprint
 from qwenfree.upstream.site import Site
 
 NAME = "Tongyi"
@@ -40,6 +41,11 @@ def site(settings: Settings) -> Site:
         "Referer": "https://tongyi.aliyun.com/",
         "X-Platform": "pc_tongyi",
     }
+
+    def request_headers(path: str, chat_id: str | None) -> dict[str, str]:
+        fresh = {"x-request-id": str(uuid.uuid4()), "timezone": browser.timezone()}
+        return fresh | ({"Accept": "text/event-stream"} if path == CONVERSATION else {})
+
     return Site(
         settings.tongyi_url,
         headers,
@@ -47,7 +53,10 @@ def site(settings: Settings) -> Site:
         TongyiParser,
         business_error,
         page_error,
-        NAME,
+        request_headers=request_headers,
+        identity=fingerprint,
+        profile="tongyi-static",
+        name=NAME,
     )
 
 
@@ -64,7 +73,9 @@ def catalog(settings: Settings) -> ModelCatalog:
     entries = [
         {"id": m, "name": m, "info": {"meta": {"chat_type": ["t2t", "search"]}}} for m in MODELS
     ]
-    aliases = f"{settings.model_aliases},{settings.default_model}=default"
+    aliases = settings.model_aliases
+    if settings.default_model:  # the chat.qwen.ai default's name means Tongyi's default here
+        aliases += f",{settings.default_model}=default"
     return ModelCatalog(
         lambda token: entries,
         float("inf"),

@@ -88,7 +88,7 @@ def _generate(model: str, *, stream: bool) -> Response:
             "'Authorization: Bearer')"
         )
     payload = web.load_or_raise(GenerateContentSchema(), web.json_body())
-    payload |= {"model": model or st.settings.default_model, "stream": stream}
+    payload |= {"model": model or "default", "stream": stream}
     conversation, params = translate.to_conversation(payload)
     params = _fit_thinking(params, tokens)
     events = st.service.stream(conversation, params, tokens)

@@ -17,7 +17,7 @@ bp = Blueprint("openai", __name__, url_prefix="/v1")
 def chat_completions() -> Response:
     st = web.state()
     payload = web.load_or_raise(ChatCompletionSchema(), web.json_body())
-    payload["model"] = payload.get("model") or st.settings.default_model
+    payload["model"] = payload.get("model") or "default"
     conversation, params = translate.to_conversation(payload)
     events = st.service.stream(conversation, params, web.bearer_tokens())
     if params.stream:
