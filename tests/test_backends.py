@@ -277,3 +277,38 @@ def test_tongyi_calls_are_timed_and_its_client_closed_on_shutdown(start_gateway,
         assert len(pools) == 1  # the connection to Tongyi, kept alive
         gateway.state.close()
         assert len(pools) == 0  # closed with the app
+
+
+# ------------------------------------------------------------------------------ the 2026-09 site
+
+
+@pytest.fixture
+def modern(fake):
+    fake.mode = fu.SEP_2026
+    return fake
+
+
+def test_on_the_2026_09_site_a_video_polls_v2_only(modern, client):
+    modern.task_polls = 1
+    r = requests.post(client.base_url.join("videos"), json={"prompt": "waves"}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    sent = modern.last_completion().json
+    assert sent["size"] == sent["messages"][0]["extra"]["meta"]["size"] == "16:9"
+    video = r.json()["id"]
+    states = [
+        requests.get(client.base_url.join(f"videos/{video}"), headers=AUTH).json()["status"]
+        for _ in range(2)
+    ]
+    assert states == ["in_progress", "completed"]
+    polls = {req.path.rsplit("/", 1)[0] for req in modern.requests if "status" in req.path}
+    assert polls == {"/api/v2/task/status"}
+
+
+def test_on_the_2026_09_site_edits_and_drawings_find_their_pictures(modern, client):
+    edited = client.images.edit(
+        image=("cat.png", io.BytesIO(fu.PNG), "image/png"), prompt="add a hat"
+    )
+    assert "/output/image_edit/" in edited.data[0].url
+    modern.enqueue(fu.image_in_chat_only(url="https://cdn.example/kept.png?key=7"))
+    drawn = client.images.generate(prompt="a fox")
+    assert [d.url for d in drawn.data] == ["https://cdn.example/kept.png?key=7"]

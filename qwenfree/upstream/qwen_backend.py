@@ -32,6 +32,7 @@ NEW_CHAT = "/api/v2/chats/new"
 MODELS = "/api/models"
 ME = "/api/v1/auths/"
 TASK_STATUS = ("/api/v2/task/status/", "/api/v1/tasks/status/")  # newest first (§16.5)
+VIDEO_SIZE = "16:9"  # the site refuses a video without a size (S1 §4.1); 1280x720, as /v1/videos
 # A task status other than these is a failure (§16.5): reading an unknown one as "still
 # running" would poll until the timeout when the site renames its states. "pending" is the
 # v1 path's word for a queued task (§6.6).
@@ -191,7 +192,7 @@ class QwenBackend:
             thinking=turn.thinking,
             thinking_budget=None,
             now=self.clock(),
-            size=turn.size,
+            size=turn.size or VIDEO_SIZE,
         )
         self.janitor.acquire(chat_id, token)
         try:
