@@ -56,14 +56,18 @@ fake: $(RUNTIME_STAMP) ## run the fake chat.qwen.ai on 127.0.0.1:FAKE_PORT (defa
 	$(BIN)/python tests/fake_upstream.py --port $(FAKE_PORT)
 
 # One shell runs both in the background and waits; however it ends (Ctrl-C, SIGTERM, the
-# gateway exiting), the EXIT trap stops the gateway first (so it can still tidy up its upstream
-# chats on the fake), then the fake.
+# gateway exiting), the EXIT trap stops the gateway first (so it can still delete its upstream
+# chats on the fake), then the fake. Ctrl-C, or a SIGTERM sent to the whole process group,
+# reaches every process at once: the fake ignores INT, TERM and HUP so that it outlives the
+# gateway, and the trap ends it with SIGKILL (it holds nothing). Ctrl-C is the normal way to
+# stop the demo, so it ends the recipe with status 0.
 demo: $(RUNTIME_STAMP) ## serve against the fake upstream (offline try-out)
-	@$(BIN)/python tests/fake_upstream.py --port $(FAKE_PORT) & fake_pid=$$!; \
+	@( trap '' INT TERM HUP; exec $(BIN)/python tests/fake_upstream.py --port $(FAKE_PORT) ) & \
+	fake_pid=$$!; \
 	QWENFREE_UPSTREAM_URL=http://127.0.0.1:$(FAKE_PORT) \
 		$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app & serve_pid=$$!; \
-	trap 'kill $$serve_pid 2>/dev/null; wait $$serve_pid; kill $$fake_pid 2>/dev/null; wait' EXIT; \
-	trap 'exit 130' INT; trap 'exit 143' TERM; \
+	trap 'kill $$serve_pid 2>/dev/null; wait $$serve_pid; kill -KILL $$fake_pid 2>/dev/null; wait' EXIT; \
+	trap 'exit 0' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; \
 	echo "demo: fake chat.qwen.ai on 127.0.0.1:$(FAKE_PORT) (pid $$fake_pid)," \
 		"gateway pid $$serve_pid; Ctrl-C stops both"; \
 	wait $$serve_pid

@@ -10,8 +10,8 @@ monkey.patch_all()
 # other import removes the warning, even with --preload (design.md §8).
 #
 # Rules for this file: plain assignments read from the environment; import only the standard
-# library. Never import qwenfree, flask, requests or ssl here: the app (and its requests.Session)
-# must be created in each worker after fork.
+# library. Never import qwenfree's app modules, flask, requests or ssl here: the app (and its
+# requests.Session) must be created in each worker after fork.
 
 import os  # deliberately after the monkey patch (E402 ignored in pyproject.toml)
 
@@ -27,7 +27,10 @@ bind = "0.0.0.0:" + _env("PORT", "8000")
 # One gevent worker serves many concurrent streams; add workers only for CPU headroom
 # (with workers > 1, per-process state such as rate-limit counters is no longer shared).
 workers = int(_env("WEB_CONCURRENCY", "1"))
-worker_class = "gevent"
+# gunicorn's gevent worker plus read deadlines for slow clients (QWENFREE_HEADER_TIMEOUT,
+# QWENFREE_BODY_TIMEOUT) and JSON instead of HTML for gunicorn's own 400 pages. The arbiter
+# imports only qwenfree/worker.py's gevent and gunicorn imports (qwenfree/__init__.py is light).
+worker_class = "qwenfree.worker.Worker"
 # Per-worker cap on simultaneous clients. Each proxied stream holds two sockets, so the
 # container's nofile limit (compose ulimits) must be well above 2 x this.
 worker_connections = int(_env("QWENFREE_WORKER_CONNECTIONS", "1000"))

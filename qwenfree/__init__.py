@@ -1,24 +1,36 @@
-"""qwenfree: OpenAI-, Anthropic- and Gemini-compatible APIs over the free Qwen web chat."""
+"""qwenfree: OpenAI-, Anthropic- and Gemini-compatible APIs over the free Qwen web chat.
+
+Importing the package loads nothing else: gunicorn's arbiter imports ``qwenfree.worker`` before
+it forks, and flask, requests (ssl) and the app must load in each worker after the fork
+(gunicorn.conf.py). ``create_app`` imports what it builds.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from qwenfree import cors, logs, metrics, ops, web
-from qwenfree.chats import ChatJanitor
-from qwenfree.service import ChatService
-from qwenfree.settings import Settings
-from qwenfree.upstream import qwen, tongyi
-from qwenfree.upstream.backend import Backends
-from qwenfree.upstream.passthrough import ClientTokens
-from qwenfree.upstream.qwen_backend import QwenBackend
-from qwenfree.upstream.tongyi_backend import TongyiBackend
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from qwenfree.settings import Settings
 
 __version__ = "0.1.0"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app: settings, the upstream client and services, blueprints, error handlers."""
+    from flask import Flask
+
+    from qwenfree import cors, logs, metrics, ops, web
+    from qwenfree.chats import ChatJanitor
+    from qwenfree.service import ChatService
+    from qwenfree.settings import Settings
+    from qwenfree.upstream import qwen, tongyi
+    from qwenfree.upstream.backend import Backends
+    from qwenfree.upstream.passthrough import ClientTokens
+    from qwenfree.upstream.qwen_backend import QwenBackend
+    from qwenfree.upstream.tongyi_backend import TongyiBackend
+
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
     app = Flask(__name__)

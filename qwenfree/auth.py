@@ -89,15 +89,16 @@ def _same(presented: str, key: str) -> bool:
     return hmac.compare_digest(presented.encode(), key.encode())
 
 
-def presented_key() -> str:
-    """The key on this request, from the first place an SDK puts one."""
+def presented_key(*, in_query: bool = True) -> str:
+    """The key on this request, from the first place an SDK puts one. ``in_query=False``
+    ignores ``?key=`` (Google's SDKs' habit), which access logs and browser history keep."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return (
         request.headers.get("x-api-key")
         or request.headers.get("x-goog-api-key")
-        or request.args.get("key")
+        or (request.args.get("key") if in_query else None)
         or ""
     ).strip()
 
@@ -116,8 +117,13 @@ def require_user(keys: Keys) -> str:
 
 
 def require_admin(keys: Keys) -> None:
-    if not keys.admin(presented_key()):
-        raise errors.Unauthorized("This needs the admin key (QWENFREE_ADMIN_KEY)")
+    """The admin key, in a header only: it opens every account, so it must not be written
+    into URLs."""
+    if not keys.admin(presented_key(in_query=False)):
+        raise errors.Unauthorized(
+            "This needs the admin key (QWENFREE_ADMIN_KEY) in 'Authorization: Bearer' or "
+            "'x-api-key'"
+        )
 
 
 class RateLimit:

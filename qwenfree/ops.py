@@ -2,8 +2,11 @@
 
 :func:`build` makes them from the settings; :func:`install` adds the request hooks:
 
-* before each API request (a dialect blueprint): open its :class:`~qwenfree.meter.Meter`; in
-  server-account mode check the caller's key and its rate limit (401/429 in the dialect);
+* before each API request (every route but the public ones in ``PUBLIC_ENDPOINTS`` and the admin
+  blueprint, which checks its own key): open its :class:`~qwenfree.meter.Meter`; in
+  server-account mode check the caller's key and its rate limit (401/429 in the dialect).
+  Closed by default, so a new blueprint is keyed and metered without being listed anywhere;
+  tests/test_routes_auth.py walks the URL map to keep it that way;
 * after it: the ``x-qwenfree-overhead-ms`` header and the active-stream gauge;
 * when it ends (``web._log``): metrics and the key's usage counters, through the meter's sink.
 
@@ -35,7 +38,34 @@ from qwenfree.upstream.credentials import TokenKeeper
 from qwenfree.upstream.pool import AccountPool
 
 log = logging.getLogger(__name__)
-API_BLUEPRINTS = frozenset({"openai", "anthropic", "gemini"})
+# Routes anyone may call in server-account mode: pages, their static files and live status,
+# the API reference, probes and metrics. Nothing here may reach an account or the upstream
+# with a caller's data. Every other route needs a caller key.
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "static",
+        "home.index",
+        "home.status",
+        "home.docs",
+        "home.openapi_json",
+        "health.ping",
+        "health.hello",
+        "health.healthz",
+        "health.readyz",
+        "metrics.metrics",
+    }
+)
+OWN_AUTH_BLUEPRINTS = frozenset({"admin"})  # the admin key, checked in qwenfree/admin.py
+
+
+def is_api_request() -> bool:
+    """Does this request need a caller key (in server-account mode) and a meter?
+
+    Unrouted requests (404/405) and CORS preflights carry no work and stay unkeyed."""
+    endpoint = request.endpoint
+    if endpoint is None or request.method == "OPTIONS":
+        return False
+    return endpoint not in PUBLIC_ENDPOINTS and request.blueprint not in OWN_AUTH_BLUEPRINTS
 
 
 @dataclass
@@ -115,7 +145,7 @@ def install(app: Flask, ops: Ops) -> None:
 
     @app.before_request
     def _admit() -> None:
-        if request.blueprint not in API_BLUEPRINTS:
+        if not is_api_request():
             meter.use(None)
             return
         dialect = dialects.for_request(request.path, request.blueprint, request.headers)

@@ -28,6 +28,11 @@ class Settings:
     model_aliases: str = "claude-*=default,gemini-*=default,auto=default"
     models_ttl: float = 600.0
     max_body_mb: int = 32
+    # Slow clients (gunicorn worker, qwenfree/worker.py): a request's line and headers must
+    # arrive within header_timeout seconds of its first byte, and each read of its body within
+    # body_timeout seconds of the previous one; else the connection is closed.
+    header_timeout: float = 5.0
+    body_timeout: float = 30.0
     # Largest request body (KiB) we send upstream: the chat.qwen.ai WAF answers bodies above
     # ~128 KB with a captcha. Longer conversations get the dialect's "prompt is too long" error
     # (so clients compact) instead of being sent; 0 disables the check.

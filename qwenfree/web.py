@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -14,8 +15,9 @@ from types import ModuleType
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
+from gunicorn.http.errors import ParseException
 from marshmallow import Schema, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from qwenfree import dialects, errors, heartbeats, meter
 from qwenfree.chats import ChatJanitor
@@ -26,6 +28,9 @@ from qwenfree.sse import dumps, encode
 
 log = logging.getLogger("qwenfree.access")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# A Gemini model method (``models/<name>:generateContent`` ...) under /v1 or /v1beta: only
+# Google's SDKs call these, so errors there (404, 405) are Google's, whatever route matched.
+GEMINI_METHOD = re.compile(r"/v1(?:beta)?/models/[^/]+:[A-Za-z]+")
 HTTP_ERRORS: dict[int, type[errors.QwenfreeError]] = {
     404: errors.NotFound,
     405: errors.MethodNotAllowed,
@@ -159,6 +164,8 @@ def dialect_for_request() -> ModuleType:
 def error_response(err: errors.QwenfreeError) -> Response:
     """Render an error in the dialect of the route (or URL prefix) that failed."""
     dialect = dialect_for_request()
+    if GEMINI_METHOD.fullmatch(request.path) and "anthropic-version" not in request.headers:
+        dialect = dialects.registry()["gemini"]
     status, body = dialect.encode_error(err)
     if field := getattr(dialect, "ERROR_REQUEST_ID", None):  # where a dialect echoes the id
         body[field] = g.get("request_id", "")
@@ -186,7 +193,14 @@ def install(app: Flask) -> None:
             405: f"{request.method} is not allowed on {request.path}",
             413: "The request body is too large",
         }.get(exc.code or 0, exc.description or "")
+        if isinstance(exc, ClientDisconnected):  # also: the server's body read timed out
+            message = "The request body ended early (or arrived too slowly)"
         return error_response(cls(message))
+
+    @app.errorhandler(ParseException)
+    def _unreadable_body(exc: ParseException) -> Response:
+        # gunicorn parses a chunked body while the app reads it: a bad chunk size surfaces here.
+        return error_response(errors.InvalidRequest(f"The request body is malformed: {exc}"[:200]))
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception) -> Response:

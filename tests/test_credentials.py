@@ -271,8 +271,6 @@ def test_a_block_page_cools_the_account_and_tells_the_operator_what_to_do(
     gateway = start_gateway(keyed(settings, tmp_path / "data", accounts="refresh_token=" + rt))
     site.enqueue(fu.aliyun_block())
     assert chat(gateway.url, model="auto").status_code == 502
-    (account,) = requests.get(gateway.url + "/admin/api/accounts", headers=ADMIN).json()[
-        "accounts"
-    ]
+    (account,) = requests.get(gateway.url + "/admin/api/accounts", headers=ADMIN).json()["accounts"]
     assert account["state"] == "cooling"
     assert "pass the check" in account["reason"] and "Cookie" in account["reason"]

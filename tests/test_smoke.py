@@ -50,7 +50,7 @@ def served(fake, tmp_path):
         try:
             if requests.get(url + "/healthz", timeout=1).ok:
                 break
-        except requests.RequestException:
+        except requests.RequestException:  # not listening yet, or the worker still booting
             time.sleep(0.1)
     else:
         proc.kill()

@@ -70,6 +70,10 @@ class Snapshot:
 
 
 class Store(Protocol):
+    # Every process using the store runs on this machine (SQLite), so a lease's owner process
+    # can be looked up (qwenfree.upstream.owners); False for Redis.
+    local: bool
+
     def snapshot(self, now: float) -> Snapshot: ...
 
     def sync_accounts(self, records: list[AccountRecord], source: str) -> None:
@@ -90,6 +94,9 @@ class Store(Protocol):
         """Take a slot unless ``cap`` (0 = none) live leases exist; atomic across processes."""
 
     def release(self, account_id: str, lease_id: str) -> None: ...
+
+    def held(self, now: float) -> list[tuple[str, str]]:
+        """(account id, lease id) of every live lease; a lease id starts with its owner."""
 
     def lock(self, name: str, owner: str, now: float, ttl: float) -> bool:
         """A short exclusive lock (single-flight sign-in across processes)."""

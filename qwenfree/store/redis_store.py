@@ -4,7 +4,7 @@ Keys (prefix ``qwenfree:``)::
 
     accounts              hash  id -> JSON account record
     cooldowns             hash  "<id>|<capability>" -> JSON {until, kind, reason}
-    leases:<id>           zset  lease id scored by its expiry
+    leases:<id>           zset  lease id (starting with its owner process) scored by expiry
     lock:<name>           string owner, with a TTL (SET NX PX)
     usage:<subject>       hash  counter/mark -> value; the set ``usage`` lists the subjects
     hit:<bucket>          string counter, expiring with its window
@@ -28,6 +28,8 @@ PREFIX = "qwenfree:"
 
 
 class RedisStore:
+    local = False  # instances on other hosts share it
+
     def __init__(self, url: str) -> None:
         self._r = redis.Redis.from_url(
             url, decode_responses=True, socket_timeout=5.0, socket_connect_timeout=5.0
@@ -129,6 +131,15 @@ class RedisStore:
 
     def release(self, account_id: str, lease_id: str) -> None:
         self._r.zrem(self._k("leases", account_id), lease_id)
+
+    def held(self, now: float) -> list[tuple[str, str]]:
+        start = len(self._k("leases", ""))
+        keys = list(self._r.scan_iter(match=self._k("leases", "*"), count=500))
+        pipe = self._r.pipeline(transaction=False)
+        for key in keys:
+            pipe.zrangebyscore(key, f"({now}", "+inf")
+        found = pipe.execute()
+        return [(k[start:], lease) for k, ids in zip(keys, found, strict=True) for lease in ids]
 
     def lock(self, name: str, owner: str, now: float, ttl: float) -> bool:
         return bool(self._r.set(self._k("lock", name), owner, nx=True, px=max(1, int(ttl * 1000))))

@@ -11,7 +11,7 @@ Schema (``PRAGMA user_version`` = 1)::
 
     accounts(id PK, email, password, token, token_exp, source, added_at)
     cooldowns(account_id, capability, until, kind, reason)   PK (account_id, capability)
-    leases(lease_id PK, account_id, expires)                  live concurrency slots
+    leases(lease_id PK, account_id, expires)                  live slots; id = <owner>/<random>
     locks(name PK, owner, expires)                            single-flight sign-in
     usage(subject, field, value)                              PK (subject, field); counters
     hits(bucket PK, count, expires)                           rate-limit windows
@@ -60,6 +60,8 @@ REPLACE_ACCOUNT = (
 
 
 class SqliteStore:
+    local = True  # WAL needs every process on one machine
+
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
@@ -188,6 +190,10 @@ class SqliteStore:
     def release(self, account_id: str, lease_id: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM leases WHERE lease_id = ?", (lease_id,))
+
+    def held(self, now: float) -> list[tuple[str, str]]:
+        rows = self._read("SELECT account_id, lease_id FROM leases WHERE expires > ?", (now,))
+        return [(str(a), str(i)) for a, i in rows]
 
     def lock(self, name: str, owner: str, now: float, ttl: float) -> bool:
         with self._tx() as db:

@@ -30,13 +30,14 @@ from typing import Any
 from qwenfree import errors
 from qwenfree.settings import Settings
 from qwenfree.store import FOREVER, AccountRecord, Cooldown, Counters, Store
-from qwenfree.upstream import qwen_auth
+from qwenfree.upstream import owners, qwen_auth
 from qwenfree.upstream.accounts import AccountSpec, Lease, fingerprint, jwt_exp
 from qwenfree.upstream.client import UpstreamClient
 from qwenfree.upstream.credentials import CredentialRevoked, TokenKeeper, parse
 
 log = logging.getLogger(__name__)
 POLL = 0.1  # seconds between looks for a free slot while every account is busy
+REAP_EVERY = 1.0  # at most this often, a wait for a slot first drops dead processes' leases
 SIGNIN_LOCK = 30.0  # longest a sign-in may hold the cross-process lock
 SIGNIN_WAIT = 15.0  # how long to wait for another process's sign-in
 CHALLENGE_ADVICE = (
@@ -110,6 +111,7 @@ class AccountPool:
         self.on_refresh = on_refresh or (lambda result: None)
         self._flights: dict[str, threading.Lock] = {}
         self._flights_lock = threading.Lock()
+        self._reaped = float("-inf")
 
     # -- configuration
 
@@ -119,6 +121,12 @@ class AccountPool:
         # Spaced by a microsecond so ties in routing go to the accounts in configured order.
         records = [_record(spec, "env", now + i * 1e-6) for i, spec in enumerate(specs)]
         self.store.sync_accounts(records, "env")
+        self.reap()  # leases of workers killed before this start (kill -9, a crash)
+
+    def reap(self) -> int:
+        """Drop the leases of processes that are gone (see qwenfree.upstream.owners)."""
+        self._reaped = self.clock()
+        return owners.reap(self.store, self._reaped)
 
     # -- the router interface (see qwenfree.upstream.accounts)
 
@@ -223,12 +231,14 @@ class AccountPool:
                     return lease
             if not any(s.state == "busy" for s in open_) or attempt + 1 == polls:
                 return None
+            if now - self._reaped >= REAP_EVERY and self.reap():
+                continue  # slots of a dead worker came free: look again now
             self.sleep(POLL)
         return None
 
     def _take(self, s: AccountState, capability: str, now: float) -> Lease | None:
         token = self._usable_token(s.record, now)
-        lease_id = uuid.uuid4().hex
+        lease_id = owners.lease_id(owners.this_process())
         account = s.record.id
         cap, ttl = self.settings.account_concurrency, self.settings.lease_ttl
         if token is None or not self.store.lease(account, lease_id, now, now + ttl, cap):
