@@ -22,11 +22,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     from flask import Flask
 
     from qwenfree import cors, logs, metrics, ops, web
-    from qwenfree.catalog import ModelCatalog
     from qwenfree.chats import ChatJanitor
     from qwenfree.service import ChatService
     from qwenfree.settings import Settings
+    from qwenfree.upstream import qwen, tongyi
+    from qwenfree.upstream.backend import Backends
     from qwenfree.upstream.passthrough import ClientTokens
+    from qwenfree.upstream.qwen_backend import QwenBackend
+    from qwenfree.upstream.tongyi_backend import TongyiBackend
 
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
@@ -34,22 +37,26 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_mb * 1024 * 1024
 
     telemetry = metrics.Metrics(settings.metrics_multiproc_dir)
-    client = metrics.TimedClient(settings, telemetry)
+    client = metrics.TimedClient(settings, telemetry, qwen.site(settings))
     operations = ops.build(settings, client, telemetry)  # keys; accounts and store if keyed
-    catalog = ModelCatalog(
-        lambda token: (
-            client.json("GET", "/api/models", operations.models_token(token)).get("data") or []
-        ),
-        settings.models_ttl,
-        aliases=settings.model_aliases,
-        default_model=settings.default_model,
-    )
-    # Late-bound: the service (built below) knows which site a chat belongs to.
+    # Late-bound: the backends (built below) know which site a chat belongs to.
     janitor = ChatJanitor(
-        lambda chat_id, token: service.delete_chat(chat_id, token), settings.chat_ttl
+        lambda chat_id, token: backends.delete_chat(chat_id, token), settings.chat_ttl
+    )
+    # One backend per upstream site; the first listed after the default that accepts a
+    # credential serves it. A new site is one module and one entry here.
+    backends = Backends(
+        QwenBackend(settings, client, janitor, operations.models_token),
+        (
+            TongyiBackend(
+                settings,
+                metrics.TimedClient(settings, telemetry, tongyi.site(settings)),
+                janitor,
+            ),
+        ),
     )
     router = operations.pool or ClientTokens(settings, operations.keeper)
-    service = ChatService(settings, client, catalog, router, janitor)
+    service = ChatService(settings, backends, router, janitor)
     app.extensions["qwenfree"] = web.State(settings, service, janitor, operations)
 
     from qwenfree import admin, health, home, images

@@ -67,7 +67,8 @@ def token_check() -> Response:
         )
     st = web.state()
     cred = parse(token.strip())
-    kind = "Tongyi ticket" if st.service.is_ticket(cred.raw) else cred.kind
+    site = st.service.backends.for_credential(cred.raw)
+    kind = f"{site.name} ticket" if site is not st.service.backends.default else cred.kind
     answer: dict[str, object] = {"live": False, "kind": kind, "expires_at": None}
     try:
         access = st.ops.keeper.access(cred.key, cred) if cred.refresh else cred.raw

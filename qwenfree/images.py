@@ -143,7 +143,7 @@ def _picture(image: ImageOutput, response_format: str) -> dict[str, Any]:
     if response_format == "url":
         return {"url": image.url}
     st = web.state()
-    data = st.service.client.download(image.url, st.settings.max_file_mb * 1024 * 1024)
+    data = st.service.download(image.url, st.settings.max_file_mb * 1024 * 1024)
     return {"b64_json": base64.b64encode(data).decode()}
 
 

@@ -2,9 +2,9 @@
 
 chat.qwen.ai draws inside a chat (upstream-chat-qwen-ai.md §9): chat type ``t2i`` answers with an
 ``image_gen`` frame holding the picture's URL; ``image_edit`` does the same for a picture sent
-as an attachment; ``t2v`` answers JSON naming a task, which ``VideoTasks`` polls (bounded by
-``Settings.video_timeout``) until it holds the video's URL. URLs keep their query string: the
-CDN needs its signed ``key``.
+as an attachment; ``t2v`` answers JSON naming a task, which ``VideoTasks`` polls through the
+backend (bounded by ``Settings.video_timeout``) until it holds the video's URL. URLs keep
+their query string: the CDN needs its signed ``key``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from qwenfree import errors
 from qwenfree.attachments import RequestFiles, media_parts
@@ -22,9 +21,9 @@ from qwenfree.catalog import Resolved
 from qwenfree.conversation import Conversation, GenerationParams, ImagePart
 from qwenfree.prompt import new_turn
 from qwenfree.settings import Settings
-from qwenfree.upstream import qwen
 from qwenfree.upstream.accounts import Router, fingerprint
-from qwenfree.upstream.client import UpstreamClient
+from qwenfree.upstream.backend import Backend, Backends
+from qwenfree.upstream.turn import Handle
 
 DRAWING = frozenset({"t2i", "image_edit", "t2v"})
 VERBS = {"t2i": "draw pictures", "image_edit": "edit pictures", "t2v": "make videos"}
@@ -102,60 +101,49 @@ def edit_sources(conversation: Conversation) -> list[ImagePart]:
 
 
 class VideoTasks:
-    """Starts ``t2v`` tasks and polls them."""
+    """Polls video tasks a backend started."""
 
     def __init__(
         self,
-        client: UpstreamClient,
+        backends: Backends,
         settings: Settings,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.client = client
+        self.backends = backends
         self.settings = settings
         self._clock = clock
         self._sleep = sleep
 
-    def start(self, chat_id: str, token: str, body: dict[str, Any]) -> str:
-        """Send the ``t2v`` completion; return its task id."""
-        path = f"/api/v2/chat/completions?chat_id={quote(chat_id, safe='')}"
-        return qwen.video_task_id(self.client.json("POST", path, token, body))
-
-    def check(self, task_id: str, token: str) -> tuple[str, str]:
-        """(state, URL): ``done`` with the video's URL, ``failed`` or ``running``."""
-        path = f"/api/v1/tasks/status/{quote(task_id, safe='')}"
-        return qwen.task_state(self.client.json("GET", path, token))
-
     def state(self, job: str, router: Router, tokens: Sequence[str]) -> tuple[str, str]:
         """Check a video started earlier (``job`` = ``<chat>.<task>.<token fingerprint>``, as
-        ``MessageStart.id`` named it) with the account that started it."""
-        chat_id, task_id, token_fp = (job.split(".") + ["", "", ""])[:3]
-        if not (chat_id and task_id and token_fp):
+        ``MessageStart.id`` named it) with the account that started it. A job of another shape
+        is no video of ours: checked before any account is leased."""
+        handle = Handle.parse(job)
+        if handle is None:
             raise errors.NotFound(f"No video {job!r}")
-        for lease in router.leases(tokens, "t2v", token_fp):
+        for lease in router.leases(tokens, "t2v", handle.token_fp):
             try:
-                if fingerprint(lease.token) == token_fp:
-                    return self.check(task_id, lease.token)
+                if fingerprint(lease.token) == handle.token_fp:
+                    backend = self.backends.for_credential(lease.token)
+                    return backend.video_status(handle.response_id, lease.token)
             finally:
                 lease.release()
         raise errors.NotFound("The video was made with an account this request cannot use")
 
-    def wait(self, task_id: str, token: str) -> str:
+    def wait(self, backend: Backend, task_id: str, token: str) -> str:
         """Poll until the video is ready; return its URL or raise why there is none."""
         deadline = self._clock() + self.settings.video_timeout
         while True:
-            state, url = self.check(task_id, token)
+            state, url = backend.video_status(task_id, token)
             if state == "done":
-                return require_video(url)
+                if not url:  # some accounts get finished tasks without a video
+                    raise errors.UpstreamEmpty(
+                        f"{backend.name} finished the video task without a video"
+                    )
+                return url
             if state == "failed":
-                raise errors.UpstreamUnavailable("chat.qwen.ai could not make the video")
+                raise errors.UpstreamUnavailable(f"{backend.name} could not make the video")
             if self._clock() >= deadline:
-                raise errors.UpstreamTimeout("chat.qwen.ai did not finish the video in time")
+                raise errors.UpstreamTimeout(f"{backend.name} did not finish the video in time")
             self._sleep(self.settings.video_poll_interval)
-
-
-def require_video(url: str) -> str:
-    """A finished task's URL; some accounts get finished tasks without a video."""
-    if not url:
-        raise errors.UpstreamEmpty("chat.qwen.ai finished the video task without a video")
-    return url

@@ -29,6 +29,7 @@ from qwenfree import meter, web
 from qwenfree.events import Event
 from qwenfree.settings import Settings
 from qwenfree.upstream.client import UpstreamClient, UpstreamStream
+from qwenfree.upstream.site import Site
 
 bp = Blueprint("metrics", __name__)
 
@@ -147,8 +148,8 @@ class TimedClient(UpstreamClient):
     """The upstream client, timing every call for /metrics and for the request's meter (which
     turns it into the proxy-overhead figure)."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, metrics: Metrics, site: Site | None = None) -> None:
+        super().__init__(settings, site)
         self.metrics = metrics
 
     def json(self, method: str, path: str, token: str | None, body: Any = None, **kw: Any) -> Any:

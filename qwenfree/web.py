@@ -49,7 +49,7 @@ class State:
 
     def close(self) -> None:
         self.janitor.close()
-        self.service.client.close()
+        self.service.close()  # every site's client
         if self.ops is not None:
             self.ops.close()
 

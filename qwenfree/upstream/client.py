@@ -30,22 +30,22 @@ MAX_ERROR_BODY = 1 << 20  # an error page larger than this is not worth reading
 
 
 @contextlib.contextmanager
-def mapped_errors() -> Iterator[None]:
+def mapped_errors(site: str = qwen.NAME) -> Iterator[None]:
     """Translate transport exceptions, including those raised while a body is iterated."""
     try:
         yield
     except (requests.ConnectTimeout, requests.ReadTimeout, urllib3.exceptions.TimeoutError) as exc:
-        raise errors.UpstreamTimeout("chat.qwen.ai did not answer in time") from exc
+        raise errors.UpstreamTimeout(f"{site} did not answer in time") from exc
     except requests.ConnectionError as exc:
         if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
-            raise errors.UpstreamTimeout("chat.qwen.ai went silent mid-answer") from exc
-        raise errors.UpstreamUnavailable("cannot reach chat.qwen.ai") from exc
+            raise errors.UpstreamTimeout(f"{site} went silent mid-answer") from exc
+        raise errors.UpstreamUnavailable(f"cannot reach {site}") from exc
     except (
         requests.RequestException,
         urllib3.exceptions.HTTPError,
         OSError,
     ) as exc:
-        raise errors.UpstreamUnavailable("the connection to chat.qwen.ai broke") from exc
+        raise errors.UpstreamUnavailable(f"the connection to {site} broke") from exc
 
 
 def status_error(
@@ -53,9 +53,10 @@ def status_error(
 ) -> errors.QwenfreeError:
     """Map a failed call's real status (and its body) to an error: what the body says wins
     (a JSON business error, a challenge page), then the status."""
+    name = site.name if site else qwen.NAME
     stripped = body.lstrip()
     if stripped.startswith("<") and any(m in body for m in qwen.CHALLENGE_MARKERS):
-        return qwen.page_error(body)
+        return (site.page_error if site else qwen.page_error)(body)
     if stripped.startswith("{"):
         try:
             parsed = json.loads(body)
@@ -65,13 +66,13 @@ def status_error(
         if isinstance(parsed, dict) and (err := business_error(parsed)) is not None:
             return err
     if status in (401, 403):
-        return errors.UpstreamTokenRejected("chat.qwen.ai refused the token (expired or invalid)")
+        return errors.UpstreamTokenRejected(f"{name} refused the token (expired or invalid)")
     if status == 429:
         seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
-        return errors.UpstreamRateLimited("chat.qwen.ai is rate limiting", retry_after=seconds)
+        return errors.UpstreamRateLimited(f"{name} is rate limiting", retry_after=seconds)
     if status >= 500:
-        return errors.UpstreamUnavailable(f"chat.qwen.ai answered HTTP {status}")
-    return errors.UpstreamRejected(f"chat.qwen.ai answered HTTP {status}")
+        return errors.UpstreamUnavailable(f"{name} answered HTTP {status}")
+    return errors.UpstreamRejected(f"{name} answered HTTP {status}")
 
 
 class UpstreamClient:
@@ -127,7 +128,7 @@ class UpstreamClient:
     ) -> tuple[Any, list[str]]:
         """``json`` that also returns the answer's ``Set-Cookie`` lines (sign-in and refresh
         hand out tokens there)."""
-        with mapped_errors():
+        with mapped_errors(self.site.name):
             r = self._send(method, path, token, body, chat_id, base=base, cookies=cookies)
             try:
                 text = r.text[:MAX_ERROR_BODY]
@@ -148,7 +149,7 @@ class UpstreamClient:
         self, path: str, token: str, body: Any, *, chat_id: str | None = None
     ) -> UpstreamStream:
         """Open a streamed completion call; raise if its status already says it failed."""
-        with mapped_errors():
+        with mapped_errors(self.site.name):
             r = self._send("POST", path, token, body, chat_id, stream=True)
             status = self.status(r)
             if status >= 400:
@@ -244,7 +245,7 @@ class UpstreamClient:
     def put(self, url: str, data: bytes, headers: dict[str, str]) -> None:
         """Upload bytes to the object storage URL an STS answer named (signed by the caller);
         raise if storage refused them. No account credentials are sent there."""
-        with mapped_errors():
+        with mapped_errors(self.site.name):
             r = self.session.put(url, data=data, headers=headers, timeout=self.timeout)
             try:
                 text = r.text[:4096]
@@ -259,7 +260,7 @@ class UpstreamClient:
 
     def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a file the upstream generated (its CDN URL, query kept); at most ``max_bytes``."""
-        with mapped_errors():
+        with mapped_errors(self.site.name):
             r = self.session.get(url, timeout=self.timeout, stream=True)
             try:
                 if r.status_code >= 400:
@@ -310,7 +311,7 @@ class UpstreamStream:
 
     def __iter__(self) -> Iterator[Event]:
         decoder = SSEDecoder()
-        with mapped_errors():
+        with mapped_errors(self._site.name if self._site else qwen.NAME):
             chunks = self._chunks()
             for chunk in chunks:
                 if chunk.strip():
@@ -360,4 +361,5 @@ class UpstreamStream:
         except json.JSONDecodeError:
             return page_error(text)
         err = business_error(parsed) if isinstance(parsed, dict) else None
-        return err or errors.UpstreamProtocolError("chat.qwen.ai sent JSON instead of a stream")
+        name = self._site.name if self._site else qwen.NAME
+        return err or errors.UpstreamProtocolError(f"{name} sent JSON instead of a stream")

@@ -18,6 +18,7 @@ from qwenfree.upstream.accounts import fingerprint, jwt_claim
 from qwenfree.upstream.browser import BrowserProfile
 from qwenfree.upstream.site import Site
 
+NAME = "chat.qwen.ai"
 USER_AGENT = BrowserProfile().user_agent
 RATE_LIMIT_CODES = {
     "RateLimited",
@@ -33,16 +34,7 @@ GONE_CODES = {"Not_Found", "CHAT_NOT_FOUND", "PARENT_NOT_FOUND"}
 TOKEN_CODES = {"Unauthorized", "UNAUTHORIZED", "TokenExpired", "InvalidToken"}
 TOKEN_DETAILS = ("token has expired", "invalid token", "令牌已撤销", "令牌已过期")
 FILTER_CODES = {"data_inspection_failed"}
-TASK_STATES = {
-    "success": "done",
-    "succeeded": "done",
-    "completed": "done",
-    "failed": "failed",
-    "fail": "failed",
-    "error": "failed",
-    "cancelled": "failed",
-    "canceled": "failed",
-}
+END_PHASES = ("answer", "image_gen", "image_edit_tool")
 
 # Substrings that identify an anti-bot page (HTML or JSON). One table, one test per row.
 CHALLENGE_MARKERS = (
@@ -121,6 +113,8 @@ def completion_body(
         "sub_chat_type": chat_type,
     }
     sized = {"size": size} if size else {}
+    if size and chat_type == "t2v":  # the web client sends it in the meta too (§16.5)
+        message["extra"] = {"meta": {"subChatType": chat_type, "size": size}}
     return {
         "stream": chat_type != "t2v",
         "version": "2.1",
@@ -134,31 +128,6 @@ def completion_body(
         "messages": [message | sized],
         "timestamp": int(now),
     } | sized
-
-
-def video_task_id(answer: Any) -> str:
-    """The task id in the JSON answer to a ``t2v`` completion; raise if there is none."""
-    data = answer.get("data") if isinstance(answer, Mapping) else None
-    data = data if isinstance(data, Mapping) else {}
-    for message in data.get("messages") or [data]:
-        extra = (message or {}).get("extra") if isinstance(message, Mapping) else None
-        task = ((extra or {}).get("wanx") or {}).get("task_id") or (message or {}).get("task_id")
-        if task:
-            return str(task)
-    raise errors.UpstreamProtocolError("chat.qwen.ai started no video task")
-
-
-def task_state(answer: Any) -> tuple[str, str]:
-    """(state, video URL) from ``GET /api/v1/tasks/status/{id}``: state is ``done``,
-    ``failed`` or ``running``; the answer may be flat or wrapped in ``{success, data}``."""
-    data = answer.get("data") if isinstance(answer, Mapping) else None
-    data = data if isinstance(data, Mapping) and "task_status" in data else answer
-    if not isinstance(data, Mapping):
-        raise errors.UpstreamProtocolError("chat.qwen.ai sent a task status of an unknown shape")
-    status = str(data.get("task_status") or data.get("status") or "").lower()
-    content = data.get("content")
-    url = content if isinstance(content, str) else ""
-    return TASK_STATES.get(status, "running"), url
 
 
 def business_error(body: Mapping[str, Any]) -> errors.QwenfreeError | None:
@@ -217,6 +186,7 @@ class FrameParser:
         self.finished = False  # saw the answer's own end mark (a "finished" answer frame)
         self._thought_items = 0  # complete summary items already emitted
         self._thought_tail = 0  # characters emitted of the item in progress
+        self._pictures: set[str] = set()  # edited pictures already emitted
 
     def parse(self, payload: str) -> list[Event]:
         """Events for one SSE data payload; raise on an in-band error."""
@@ -268,7 +238,7 @@ class FrameParser:
 
     def _delta(self, delta: dict[str, Any]) -> list[Event]:
         phase = delta.get("phase")
-        if delta.get("status") == "finished" and phase in ("answer", "image_gen"):
+        if delta.get("status") == "finished" and phase in END_PHASES:
             self.finished = True
         content = delta.get("content")
         content = content if isinstance(content, str) else ""
@@ -287,6 +257,8 @@ class FrameParser:
             self.answered = True
             width, height = _size(extra.get("output_image_hw"))
             return [ImageOutput(content, width, height)]
+        if phase == "image_edit_tool":
+            return self._edited(extra.get("tool_result"))
         if extra.get("web_search_info"):
             sources = tuple(
                 Source(str(s.get("url", "")), str(s.get("title", "")), str(s.get("snippet", "")))
@@ -295,6 +267,18 @@ class FrameParser:
             )
             return [Citations(sources)] if sources else []
         return []
+
+    def _edited(self, result: Any) -> list[Event]:
+        """Pictures of an ``image_edit_tool`` frame: ``tool_result`` is a list of URLs or of
+        objects carrying one (read leniently), each emitted once."""
+        out: list[Event] = []
+        for item in result if isinstance(result, list) else [result]:
+            url = item.get("url") or item.get("image") if isinstance(item, Mapping) else item
+            if isinstance(url, str) and url.startswith("http") and url not in self._pictures:
+                self._pictures.add(url)
+                self.answered = True
+                out.append(ImageOutput(url))
+        return out
 
     def _summary(self, items: list[Any]) -> list[Event]:
         """Emit only what is new in a cumulative list of thought paragraphs."""
@@ -364,6 +348,7 @@ def site(settings: Settings, profile: BrowserProfile | None = None) -> Site:
         status_header="x-actual-status-code",
         identity=identity,
         profile=profile.name,
+        name=NAME,
     )
 
 

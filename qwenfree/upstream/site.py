@@ -39,3 +39,4 @@ class Site:
     # Whose cookie jar a credential uses: stable across token refreshes where the site allows.
     identity: Callable[[str], str] | None = None
     profile: str = "static"  # the header set's name, for failure log lines
+    name: str = "chat.qwen.ai"  # how error messages name the site

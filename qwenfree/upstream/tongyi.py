@@ -21,7 +21,10 @@ from qwenfree.upstream import browser, qwen
 from qwenfree.upstream.accounts import fingerprint
 from qwenfree.upstream.site import Site
 
+NAME = "Tongyi"
 CONVERSATION = "/dialog/conversation"
+DELETE_SESSION = "/dialog/session/delete"
+LIST_SESSIONS = "/dialog/session/list"
 LONG_TICKET = 100  # longer tickets are login_aliyunid_ticket, shorter tongyi_sso_ticket
 MODELS = ("qwen3-235b-a22b", "qwen3-coder-plus", "qwen3-30b-a3b", "qwen-max-latest")
 GONE_CODES = ("NOT_FOUND", "NOT_EXIST")
@@ -49,11 +52,19 @@ def site(settings: Settings) -> Site:
         _credentials,
         TongyiParser,
         business_error,
-        qwen.page_error,
+        page_error,
         request_headers=request_headers,
         identity=fingerprint,
         profile="tongyi-static",
+        name=NAME,
     )
+
+
+def page_error(text: str) -> errors.QwenfreeError:
+    """Classify a non-SSE, non-JSON body (an HTML page)."""
+    if any(m in text for m in qwen.CHALLENGE_MARKERS):
+        return errors.UpstreamChallenged("Tongyi answered with an anti-bot challenge page")
+    return errors.UpstreamUnavailable("Tongyi answered with an unexpected page")
 
 
 def catalog(settings: Settings) -> ModelCatalog:

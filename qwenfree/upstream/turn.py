@@ -1,0 +1,74 @@
+"""What a backend is asked to do, in no site's terms: one turn of a conversation, already
+planned (model, chat type, thinking) and rendered (prompt text, loaded files). Defined below
+the backends so they never import the service that builds it.
+
+Also the gateway's own continuation handle, ``<chat_id>.<response_id>.<token fingerprint>``,
+which the service issues and which callers hand back (``conversation_id``, video ids).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qwenfree.attachments import Blob
+from qwenfree.upstream import paths
+
+HANDLE_PREFIXES = ("chatcmpl-", "msg_", "resp_")
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    model: str  # the upstream model id
+    chat_type: str  # t2t, search, t2i, image_edit, t2v
+    thinking: bool
+    thinking_budget: int | None
+    text: str  # the prompt: the whole conversation, or only the new turn when continuing
+    blobs: tuple[Blob, ...] = field(default=(), repr=False)  # files to attach, loaded
+    size: str | None = None  # aspect ratio of a picture or video
+    chat_id: str | None = None  # continue this upstream chat (None: a new one)...
+    parent_id: str | None = None  # ...after this answer in it
+
+    def follow_up(self, text: str, chat_id: str, parent_id: str | None) -> Turn:
+        """The same turn asked again in the same chat with another text and no files."""
+        return Turn(
+            self.model,
+            self.chat_type,
+            self.thinking,
+            self.thinking_budget,
+            text,
+            (),
+            self.size,
+            chat_id,
+            parent_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    chat_id: str
+    response_id: str
+    token_fp: str
+
+    def __str__(self) -> str:
+        return f"{self.chat_id}.{self.response_id}.{self.token_fp}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Handle | None:
+        """Read a handle from an id we returned earlier; None if it is not one. Each part must
+        have a shape we issue (a site's id, a hex fingerprint): anything else is never sent
+        upstream. The backend checks its own id shape again before using one."""
+        if not text or not isinstance(text, str):
+            return None
+        for prefix in HANDLE_PREFIXES:
+            text = text.removeprefix(prefix)
+        parts = text.split(".")
+        if len(parts) != 3:
+            return None
+        chat_id, response_id, token_fp = parts
+        if not (
+            paths.shaped(paths.OPAQUE, chat_id)
+            and paths.shaped(paths.OPAQUE, response_id)
+            and paths.shaped(paths.FINGERPRINT, token_fp)
+        ):
+            return None
+        return cls(chat_id, response_id, token_fp)
