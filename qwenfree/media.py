@@ -21,7 +21,7 @@ from qwenfree.catalog import Resolved
 from qwenfree.conversation import Conversation, GenerationParams, ImagePart
 from qwenfree.prompt import new_turn
 from qwenfree.settings import Settings
-from qwenfree.upstream.accounts import Router, fingerprint
+from qwenfree.upstream.accounts import Router
 from qwenfree.upstream.backend import Backend, Backends
 from qwenfree.upstream.turn import Handle
 
@@ -124,7 +124,7 @@ class VideoTasks:
             raise errors.NotFound(f"No video {job!r}")
         for lease in router.leases(tokens, "t2v", handle.token_fp):
             try:
-                if fingerprint(lease.token) == handle.token_fp:
+                if lease.fp == handle.token_fp:
                     backend = self.backends.for_credential(lease.token)
                     return backend.video_status(handle.response_id, lease.token)
             finally:

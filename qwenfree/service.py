@@ -33,7 +33,7 @@ from qwenfree.events import Event, MessageStart, MessageStop, TextDelta, Usage
 from qwenfree.fetch import Fetcher
 from qwenfree.settings import Settings
 from qwenfree.tools.engine import OutputRules, Shaper
-from qwenfree.upstream.accounts import Lease, Router, fingerprint
+from qwenfree.upstream.accounts import Lease, Router
 from qwenfree.upstream.backend import Answer, Backend, Backends
 from qwenfree.upstream.turn import Handle, Turn
 
@@ -104,7 +104,7 @@ class ChatService:
         for lease in self.router.leases(tokens, plan.chat_type, prefer):
             try:
                 metered.attempts += 1
-                answer = self._answer(conversation, params, rules, plan, lease.token, handle)
+                answer = self._answer(conversation, params, rules, plan, lease, handle)
                 try:
                     first = next(answer)
                 except errors.QwenfreeError as err:
@@ -139,14 +139,15 @@ class ChatService:
         params: GenerationParams,
         rules: OutputRules,
         plan: Plan,
-        token: str,
+        lease: Lease,
         handle: Handle | None,
     ) -> Iterator[Event]:
+        token, fp = lease.token, lease.fp
         backend = self.backends.for_credential(token)
         if plan.chat_type == "t2v":
-            yield from self._video(backend, conversation, params, plan, token)
+            yield from self._video(backend, conversation, params, plan, token, fp)
             return
-        answers = [self._open(backend, conversation, params, plan, token, handle)]
+        answers = [self._open(backend, conversation, params, plan, token, fp, handle)]
         try:
             shaper, held = self._settle(answers[-1], Shaper(rules))
             nudge = shaper.problem()
@@ -155,7 +156,7 @@ class ChatService:
                 answers.append(backend.follow_up(answers[-1], nudge))
                 shaper, held = self._settle(answers[-1], Shaper(rules, last_chance=True))
             last = answers[-1]
-            handle_id = Handle(last.chat_id, last.response_id, fingerprint(token))
+            handle_id = Handle(last.chat_id, last.response_id, fp)
             yield MessageStart(str(handle_id), plan.model.id, _input_tokens(last))
             yield from held
             yield from self._rest(last, shaper)
@@ -198,9 +199,10 @@ class ChatService:
         params: GenerationParams,
         plan: Plan,
         token: str,
+        fp: str,
         handle: Handle | None,
     ) -> Answer:
-        if handle is not None and handle.token_fp == fingerprint(token):
+        if handle is not None and handle.token_fp == fp:
             new = prompt.new_turn(conversation)
             try:
                 return backend.open(self._turn(plan, conversation, params, new, handle), token)
@@ -249,6 +251,7 @@ class ChatService:
         params: GenerationParams,
         plan: Plan,
         token: str,
+        fp: str,
     ) -> Iterator[Event]:
         """A video: the task is started (failures so far may try another token), then polled
         until the video is ready. ``MessageStart.id`` names the chat, the task and the token;
@@ -258,7 +261,7 @@ class ChatService:
         job = backend.start_video(turn, token)  # holds the chat in the janitor
         detached = False
         try:
-            handle = Handle(job.chat_id, job.task_id, fingerprint(token))
+            handle = Handle(job.chat_id, job.task_id, fp)
             yield MessageStart(str(handle), plan.model.id, prompt.estimate_tokens(turn.text))
             detached = bool(params.extra.get("detach"))
             if not detached:

@@ -66,7 +66,8 @@ CASES = [
         midstream=True,
     ),
     Case("rate-limited", 4, lambda: fu.rate_limited(1), statuses=frozenset({429})),
-    Case("http-401", 3, lambda: fu.http_error(401), statuses=frozenset({503, 529})),
+    # pass-through: the caller's own credential was refused -> the caller's 401
+    Case("http-401", 3, lambda: fu.http_error(401), statuses=frozenset({401})),
     Case("http-500", 3, lambda: fu.http_error(500, b"oops", "text/plain"), statuses=UNAVAILABLE),
     Case("waf", 3, lambda: fu.waf_html(), statuses=UNAVAILABLE),
     Case("empty", 3, lambda: fu.empty_stream(), statuses=UNAVAILABLE),

@@ -302,9 +302,9 @@ BEFORE_FIRST_BYTE = [
     ),
     pytest.param(
         lambda: fu.http_error(401),
-        anthropic.OverloadedError,
-        529,
-        "overloaded_error",
+        anthropic.AuthenticationError,  # pass-through: the caller's own credential was refused
+        401,
+        "authentication_error",
         id="token-rejected",
     ),
     pytest.param(lambda: fu.waf_html(), anthropic.InternalServerError, 502, "api_error", id="waf"),

@@ -156,31 +156,31 @@ def test_language_toggle_switches_to_chinese_and_is_remembered(visit, shots):
     page = v.page
     heading = page.locator("#token h2")
     assert page.evaluate("document.documentElement.lang") == "en"
-    assert heading.inner_text() == "1. Get a token"
+    assert heading.inner_text() == "1. Get a credential"
     toggle = page.locator("#lang-toggle")
     assert toggle.inner_text() == "中文"
 
     toggle.click()
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
-    assert heading.inner_text() == "1. 获取 token"
+    assert heading.inner_text() == "1. 获取凭据"
     assert toggle.inner_text() == "English"
     page.wait_for_selector("#live-status[data-state=ok]")
     page.screenshot(path=shots / "home-zh.png", full_page=True)
 
     page.reload(wait_until="load")
-    assert heading.inner_text() == "1. 获取 token"  # remembered in localStorage
+    assert heading.inner_text() == "1. 获取凭据"  # remembered in localStorage
     page.locator("#lang-toggle").click()
-    assert heading.inner_text() == "1. Get a token"
+    assert heading.inner_text() == "1. Get a credential"
     page.reload(wait_until="load")
-    assert heading.inner_text() == "1. Get a token"
+    assert heading.inner_text() == "1. Get a credential"
     v.assert_clean()
 
 
 def test_a_chinese_browser_gets_chinese_until_it_chooses(visit):
     v = visit("/", locale="zh-CN")
-    assert v.page.locator("#token h2").inner_text() == "1. 获取 token"
+    assert v.page.locator("#token h2").inner_text() == "1. 获取凭据"
     v.page.locator("#lang-toggle").click()
-    assert v.page.locator("#token h2").inner_text() == "1. Get a token"
+    assert v.page.locator("#token h2").inner_text() == "1. Get a credential"
     v.assert_clean()
 
 

@@ -274,3 +274,23 @@ def test_a_block_page_cools_the_account_and_tells_the_operator_what_to_do(
     (account,) = requests.get(gateway.url + "/admin/api/accounts", headers=ADMIN).json()["accounts"]
     assert account["state"] == "cooling"
     assert "pass the check" in account["reason"] and "Cookie" in account["reason"]
+
+
+def test_a_conversation_continues_in_its_chat_across_a_refresh(
+    site, start_gateway, settings, clock
+):
+    rt = site.issue_refresh_token()
+    gateway = timed(start_gateway(settings), clock)
+    client = oai(gateway, "refresh_token=" + rt)
+    first = client.chat.completions.create(model="auto", messages=HI)
+    advance(site, clock, 1000)  # the access token that answered has expired and been replaced
+    history = HI + [
+        {"role": "assistant", "content": fu.DEFAULT_TEXT},
+        {"role": "user", "content": "more"},
+    ]
+    client.chat.completions.create(
+        model="auto", messages=history, extra_body={"conversation_id": first.id}
+    )
+    chats = [r.query["chat_id"] for r in site.completions()]
+    assert len(chats) == 2 and chats[0] == chats[1]  # native continuation, not a replay
+    assert site.refresh_calls == 2

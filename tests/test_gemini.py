@@ -582,7 +582,8 @@ UPSTREAM_FAILURES = [
     pytest.param(lambda: fu.rate_limited(4), 429, "RESOURCE_EXHAUSTED", id="rate-limited"),
     pytest.param(lambda: fu.waf_html(), 502, "INTERNAL", id="waf"),
     pytest.param(lambda: fu.empty_stream(), 502, "INTERNAL", id="empty-stream"),
-    pytest.param(lambda: fu.http_error(401, b"{}"), 503, "UNAVAILABLE", id="token-rejected"),
+    # pass-through: the caller's own credential was refused -> the caller's 401
+    pytest.param(lambda: fu.http_error(401, b"{}"), 401, "UNAUTHENTICATED", id="token-rejected"),
     pytest.param(
         lambda: fu.in_stream_error("data_inspection_failed"), 400, "INVALID_ARGUMENT", id="filter"
     ),

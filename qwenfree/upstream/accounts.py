@@ -44,6 +44,7 @@ class TokenHealth:
         self._lock = threading.Lock()
         self._hard: dict[str, float] = {}  # fingerprint -> cooling until
         self._soft: dict[str, float] = {}
+        self._refused: set[str] = set()  # hard-cooled because the site refused them
         self._turn = itertools.count()
 
     def order(self, tokens: Sequence[str]) -> list[str]:
@@ -54,6 +55,11 @@ class TokenHealth:
         with self._lock:
             usable = [t for t in rotated if self._hard.get(fingerprint(t), 0.0) <= now]
             if not usable:
+                if all(fingerprint(t) in self._refused for t in tokens):
+                    raise errors.Unauthorized(
+                        "chat.qwen.ai refused the credential minutes ago; send a fresh one "
+                        "(the refresh_token cookie lasts: see /token/check)"
+                    )
                 wait = min(self._hard[fingerprint(t)] for t in tokens) - now
                 raise errors.NoTokenAvailable(
                     "Every upstream token is cooling down after a rate limit or rejection",
@@ -62,14 +68,17 @@ class TokenHealth:
             usable.sort(key=lambda t: self._soft.get(fingerprint(t), 0.0) > now)
         return usable
 
-    def cool(self, token: str, seconds: float, *, hard: bool) -> None:
-        """Bench a token for ``seconds`` (hard: skipped; soft: tried last)."""
+    def cool(self, token: str, seconds: float, *, hard: bool, refused: bool = False) -> None:
+        """Bench a token for ``seconds`` (hard: skipped; soft: tried last; refused: the site
+        said it is not valid, which is the caller's to fix)."""
         now = self._clock()
         with self._lock:
             table = self._hard if hard else self._soft
             for key in [k for k, until in table.items() if until <= now]:
                 del table[key]  # keep the tables as small as the set of sick tokens
+                self._refused.discard(key)
             table[fingerprint(token)] = now + seconds
+            (self._refused.add if refused else self._refused.discard)(fingerprint(token))
 
     def recover(self, token: str) -> None:
         """Forget a token's soft failures after it served an answer."""
@@ -92,6 +101,12 @@ class Lease:
     refreshed: bool = False  # its token was refreshed after a refusal: no second refresh
     rejected: bool = False  # set by report(): the site refused the credential
     _release: Callable[[], None] | None = None
+
+    @property
+    def fp(self) -> str:
+        """Which credential this is, stable while its access token is refreshed: continuation
+        handles and video ids name it."""
+        return fingerprint(self.credential or self.token)
 
     def release(self) -> None:
         release, self._release = self._release, None

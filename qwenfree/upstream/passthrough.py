@@ -66,7 +66,7 @@ class ClientTokens:
                 try:
                     access = self.keeper.access(cred.key, cred, stale)
                 except CredentialRevoked as err:
-                    self.health.cool(raw, self.settings.cooldown_rejected, hard=True)
+                    self.health.cool(raw, self.settings.cooldown_rejected, hard=True, refused=True)
                     refused.append(f"{cred.kind} {mask(raw)}: {err.message}")
                     tried += 1
                     break
@@ -98,7 +98,7 @@ class ClientTokens:
                 lease.retry = lease.refreshed = True
                 return
             lease.rejected = True
-            self.health.cool(raw, s.cooldown_rejected, hard=True)
+            self.health.cool(raw, s.cooldown_rejected, hard=True, refused=True)
         elif isinstance(err, errors.UpstreamRateLimited):
             self.health.cool(raw, err.retry_after or s.cooldown_rate_limited, hard=True)
         elif isinstance(err, errors.UpstreamChallenged):

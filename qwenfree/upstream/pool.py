@@ -246,6 +246,7 @@ class AccountPool:
         self.store.bump("account:" + account, {"requests": 1}, {"last_used": now})
         release = partial(self._release, account, lease_id)
         lease = Lease(token, alias(account), capability, account, _release=release)
+        lease.credential = s.record.token  # as configured: stable across refreshes
         lease.failing = s.state == "failing"
         return lease
 
