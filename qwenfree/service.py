@@ -22,14 +22,22 @@ until the video is ready.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from qwenfree import attachments, errors, media, meter, prompt
 from qwenfree.catalog import ModelInfo
 from qwenfree.chats import ChatJanitor
 from qwenfree.conversation import Conversation, GenerationParams, Message
-from qwenfree.events import Event, MessageStart, MessageStop, TextDelta, Usage
+from qwenfree.events import (
+    Event,
+    MessageStart,
+    MessageStop,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from qwenfree.fetch import Fetcher
 from qwenfree.settings import Settings
 from qwenfree.tools.engine import OutputRules, Shaper
@@ -158,10 +166,11 @@ class ChatService:
             last = answers[-1]
             handle_id = Handle(last.chat_id, last.response_id, fp)
             yield MessageStart(str(handle_id), plan.model.id, _input_tokens(last))
-            yield from held
-            yield from self._rest(last, shaper)
-            if last.usage is not None:
-                yield last.usage
+            written = _Written()
+            yield from written.count(held)
+            yield from written.count(self._rest(last, shaper))
+            # A site that reports no usage (Tongyi) gets an estimate: LobeChat and Dify read it.
+            yield last.usage or Usage(_input_tokens(last), written.tokens())
             yield MessageStop(shaper.stop_reason, shaper.stop_sequence)
         finally:
             for answer in answers:
@@ -309,6 +318,24 @@ class ChatService:
 def _check_answered(answer: Answer) -> None:
     if not answer.answered:
         raise errors.UpstreamEmpty(f"{answer.site} ended the answer after thinking, with no reply")
+
+
+class _Written:
+    """What an answer wrote, for a usage estimate where the site reports none."""
+
+    def __init__(self) -> None:
+        self.chars: list[str] = []
+
+    def count(self, events: Iterable[Event]) -> Iterator[Event]:
+        for event in events:
+            if isinstance(event, TextDelta | ReasoningDelta):
+                self.chars.append(event.text)
+            elif isinstance(event, ToolCallDelta):
+                self.chars.append(event.arguments)
+            yield event
+
+    def tokens(self) -> int:
+        return prompt.estimate_tokens("".join(self.chars))
 
 
 def _input_tokens(answer: Answer) -> int:

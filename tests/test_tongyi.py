@@ -110,6 +110,27 @@ def test_openai_non_stream_and_stream(backend):
     )
 
 
+def test_answers_carry_usage_on_both_sites(backend):
+    """Tongyi reports no token counts: the gateway estimates them (LobeChat and Dify read it)."""
+    backend.answer("An answer of some length, to be counted.")
+    done = oai(backend).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "count me"}]
+    )
+    assert done.usage is not None and done.usage.prompt_tokens > 0
+    assert done.usage.completion_tokens > 0
+    backend.answer("Streamed and counted.")
+    chunks = list(
+        oai(backend).chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    usage = chunks[-1].usage
+    assert usage is not None and usage.completion_tokens > 0 and usage.prompt_tokens > 0
+
+
 def test_continuation_sends_only_the_new_turn(backend):
     first = oai(backend).chat.completions.create(
         model="auto", messages=[{"role": "user", "content": "one"}]
