@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,21 +28,16 @@ from typing import Any
 
 from qwenfree import errors
 from qwenfree.settings import Settings
-from qwenfree.store import FOREVER, AccountRecord, Cooldown, Counters, Store
-from qwenfree.upstream import owners, qwen_auth
+from qwenfree.store import AccountRecord, Cooldown, Counters, Store
+from qwenfree.upstream import owners
+from qwenfree.upstream.account_tokens import AccountTokens, alias
 from qwenfree.upstream.accounts import AccountSpec, Lease, fingerprint, jwt_exp
 from qwenfree.upstream.client import UpstreamClient
-from qwenfree.upstream.credentials import CredentialRevoked, TokenKeeper, parse
+from qwenfree.upstream.credentials import TokenKeeper
 
 log = logging.getLogger(__name__)
 POLL = 0.1  # seconds between looks for a free slot while every account is busy
 REAP_EVERY = 1.0  # at most this often, a wait for a slot first drops dead processes' leases
-SIGNIN_LOCK = 30.0  # longest a sign-in may hold the cross-process lock
-SIGNIN_WAIT = 15.0  # how long to wait for another process's sign-in
-CHALLENGE_ADVICE = (
-    ". It retries by itself; to clear it now, open chat.qwen.ai in a browser signed in as this "
-    "account, pass the check, and add that page's Cookie header in /admin (Cookie)"
-)
 USABLE = ("ready", "failing", "busy")  # states that can serve (busy: once a slot frees)
 # Failures that say something about the account; the rest (content refused, bad input, a
 # model that broke JSON mode) are the request's own and leave the account alone.
@@ -79,17 +73,7 @@ class AccountState:
         return alias(self.record.id)
 
 
-def alias(account_id: str) -> str:
-    """The name logs, metrics and the admin page use: opaque, stable, not a secret."""
-    return "acct-" + account_id[:6]
-
-
-def sign_in(client: UpstreamClient, email: str, password: str) -> str:
-    """Trade an email and password for a session token (v2, falling back to v1)."""
-    return qwen_auth.sign_in(client, email, password).access
-
-
-class AccountPool:
+class AccountPool(AccountTokens):
     def __init__(
         self,
         settings: Settings,
@@ -278,148 +262,6 @@ class AccountPool:
             "No upstream account can serve: "
             + "; ".join(f"{s.alias}: {s.reason}" for s in states)[:500]
         )
-
-    def challenged(self, account: str, what: str) -> None:
-        """A captcha or block page: never dead (a person can clear it), cooled for minutes,
-        with what the operator can do about it on the admin page."""
-        until = self.clock() + self.settings.cooldown_challenged
-        self.bench(account, "*", until, "challenged", what + CHALLENGE_ADVICE)
-
-    def bench(self, account: str, capability: str, until: float, kind: str, reason: str) -> None:
-        log.warning("account %s benched (%s, %s): %s", alias(account), kind, capability, reason)
-        self.store.cool(Cooldown(account, capability, until, kind, reason), self.clock())
-
-    # -- tokens
-
-    def _usable_token(self, record: AccountRecord, now: float) -> str | None:
-        """The account's token, refreshed or signed in again first when it is (nearly)
-        expired."""
-        if record.token and parse(record.token).refresh:
-            return self._refreshed(record, None)
-        token, exp = record.token, record.token_exp
-        if token and (exp is None or exp - now > self.settings.refresh_margin):
-            return token
-        if record.email and record.password and (fresh := self.refresh(record, token)):
-            return fresh
-        return token if token and exp is not None and exp > now else None
-
-    def _refreshed(self, record: AccountRecord, stale: str | None) -> str | None:
-        """A current access token from the account's refresh token (None: benched)."""
-        cred = parse(str(record.token))
-        try:
-            return self.keeper.access(cred.key, cred, stale)
-        except CredentialRevoked as err:
-            if record.email and record.password:  # the session ended: sign in again
-                return self.refresh(record, record.token, forced=True)
-            self._refresh_failed(record.id, err)
-        except errors.QwenfreeError as err:
-            self._refresh_failed(record.id, err)
-        return None
-
-    def _rejected(self, lease: Lease) -> None:
-        record = self._record(str(lease.account_id))
-        if record is not None and record.token and parse(record.token).refresh:
-            if self._refreshed(record, lease.token):
-                lease.retry = True  # refreshed after the refusal: one more try
-            return
-        if record is not None and record.email and record.password:
-            if self.refresh(record, lease.token, forced=True):
-                lease.retry = True
-            return
-        self.bench(
-            str(lease.account_id),
-            "*",
-            FOREVER,
-            "dead",
-            "chat.qwen.ai rejected the token (expired or signed out); add a fresh token, "
-            "or the account's email and password so it can sign in by itself",
-        )
-
-    def refresh(self, record: AccountRecord, stale: str | None, forced: bool = False) -> str | None:
-        """Sign in again, once per account however many requests ask at the same time."""
-        with self._flight(record.id):
-            current = self._record(record.id)
-            if current is None or not (current.email and current.password):
-                return None
-            if current.token and current.token != stale:
-                return current.token  # another request or worker has just signed in
-            owner = uuid.uuid4().hex
-            if not self.store.lock("signin:" + record.id, owner, self.clock(), SIGNIN_LOCK):
-                return self._await_sign_in(record.id, stale)
-            try:
-                return self._sign_in(current, forced)
-            finally:
-                self.store.unlock("signin:" + record.id, owner)
-
-    def _sign_in(self, record: AccountRecord, forced: bool) -> str | None:
-        try:
-            self._space_sign_ins()
-            tokens = qwen_auth.sign_in(self.client, str(record.email), str(record.password))
-        except errors.QwenfreeError as err:
-            self.on_refresh("failed")
-            self._sign_in_failed(record.id, err)
-            return None
-        token, exp = tokens.access, tokens.exp
-        if tokens.refresh:  # v2: from now on the account refreshes instead of signing in
-            held = f"refresh_token={tokens.refresh}"
-            self.keeper.remember(parse(held).key, tokens)
-            self.store.set_token(record.id, held, None)
-        else:
-            self.store.set_token(record.id, token, exp)
-        self.store.clear(record.id, ("dead", "signin_failed"))
-        self.on_refresh("ok")
-        why = "its token was rejected" if forced else "its token expires soon"
-        why = why if record.token else "first use"
-        log.info("account %s signed in (%s)", alias(record.id), why)
-        return token
-
-    def _space_sign_ins(self) -> None:
-        """At most one sign-in per ``signin_interval`` across workers: several within seconds
-        from one address meet the WAF (§16.4). The gap is a lock left to expire."""
-        gap = self.settings.signin_interval
-        if gap <= 0:
-            return
-        owner, step = uuid.uuid4().hex, min(gap, 0.5)
-        for _ in range(int(SIGNIN_WAIT / step)):
-            if self.store.lock("signin-gap", owner, self.clock(), gap):
-                return
-            self.sleep(step)
-        raise errors.UpstreamUnavailable("other sign-ins are still being spaced out; try again")
-
-    def _refresh_failed(self, account: str, err: errors.QwenfreeError) -> None:
-        if isinstance(err, CredentialRevoked):
-            self.bench(account, "*", FOREVER, "dead", err.message)
-        elif isinstance(err, errors.UpstreamChallenged):
-            self.challenged(account, f"the token refresh met an anti-bot check ({err})")
-        else:
-            until = self.clock() + self.settings.cooldown_failure
-            self.bench(account, "*", until, "failing", f"token refresh failed: {err.message}")
-
-    def _sign_in_failed(self, account: str, err: errors.QwenfreeError) -> None:
-        now = self.clock()
-        if isinstance(err, errors.UpstreamChallenged):
-            self.challenged(account, f"sign-in met an anti-bot check ({err})")
-        elif isinstance(err, errors.UpstreamRejected | errors.UpstreamTokenRejected):
-            reason = f"sign-in refused ({err.message}): wrong email or password, or account locked"
-            self.bench(account, "*", FOREVER, "dead", reason)
-        else:
-            until = now + self.settings.cooldown_failure
-            self.bench(account, "*", until, "signin_failed", f"sign-in failed: {err.message}")
-
-    def _await_sign_in(self, account: str, stale: str | None) -> str | None:
-        """Another process is signing this account in: wait for its token."""
-        for _ in range(int(SIGNIN_WAIT / POLL)):
-            self.sleep(POLL)
-            current = self._record(account)
-            if current is None:
-                return None
-            if current.token and current.token != stale:
-                return current.token
-        return None
-
-    def _flight(self, account: str) -> threading.Lock:
-        with self._flights_lock:
-            return self._flights.setdefault(account, threading.Lock())
 
     def _record(self, account: str) -> AccountRecord | None:
         found = [a for a in self.store.snapshot(self.clock()).accounts if a.id == account]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from qwenfree import errors
 from qwenfree.store import FOREVER, AccountRecord
+from qwenfree.upstream.account_tokens import sign_in
 from qwenfree.upstream.accounts import AccountSpec, jwt_exp, mask_email
 from qwenfree.upstream.credentials import parse
-from qwenfree.upstream.pool import AccountPool, AccountState, sign_in
+from qwenfree.upstream.pool import AccountPool, AccountState
 
 LIFTED_BY_OPERATOR = ("dead", "failing", "signin_failed")  # what a fresh credential ends
 
