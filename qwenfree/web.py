@@ -17,7 +17,7 @@ from flask import Flask, Response, current_app, g, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from qwenfree import dialects, errors, heartbeats, meter
+from qwenfree import bounds, dialects, errors, heartbeats, meter
 from qwenfree.chats import ChatJanitor
 from qwenfree.conversation import GenerationParams
 from qwenfree.service import ChatService
@@ -54,19 +54,33 @@ def state() -> State:
 
 
 def json_body() -> Any:
-    """The request body as JSON, or a clear 400."""
+    """The request body as JSON within ``bounds`` (depth, values, entries), or a clear 400/413.
+    Every route reads its body here, so nothing after it sees an unbounded shape."""
     raw = request.get_data(cache=True)
     limit = request.max_content_length
     if limit is not None and len(raw) >= limit:  # werkzeug cuts chunked bodies at the limit
         raise errors.PayloadTooLarge("The request body is too large")
     if not raw.strip():
         raise errors.InvalidRequest("The request body must be a JSON object")
+    limits = json_limits()
+    bounds.check_raw(raw, limits)
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.InvalidRequest(f"The request body is not valid JSON: {exc}") from None
     except RecursionError:  # nesting deeper than Python's parser allows, e.g. [[[[...]]]]
         raise errors.InvalidRequest("The request body is nested too deeply") from None
+    bounds.check(body, limits)
+    return body
+
+
+def json_limits() -> bounds.Limits:
+    settings = state().settings
+    return bounds.Limits(
+        depth=settings.max_json_depth,
+        values=settings.max_json_values,
+        items=settings.max_json_items,
+    )
 
 
 def load_or_raise(schema: Schema, data: Any) -> dict[str, Any]:

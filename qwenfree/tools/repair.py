@@ -61,7 +61,7 @@ def loads_lenient(text: str) -> tuple[Any, bool]:
     for candidate in (text, _Fixer(text).run()):
         try:
             return json.loads(candidate), True
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's limit
             continue
     return None, False
 

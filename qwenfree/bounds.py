@@ -1,0 +1,74 @@
+"""Bounded parsing: the shape every JSON request body must keep (nesting depth, values in the
+whole body, entries in one array or object), checked once for all routes in ``web.json_body``.
+
+The work a request causes (schema loading, translation, recursion over caller data) grows with
+these three numbers, so checking them first keeps one request from holding a gevent worker's
+only thread for seconds. The count is checked on the raw bytes *before* ``json.loads`` (which
+needs ~2 s for 32 MB of ``[0,0,…]``), depth and entry counts right after it, and the walk stops
+at the first limit crossed, so a hostile body costs at most one bounded pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from qwenfree import errors
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    depth: int  # arrays/objects inside each other
+    values: int  # every value and member in the body
+    items: int  # entries of one array or object (messages, parts, images …)
+
+
+def check_raw(raw: bytes, limits: Limits) -> None:
+    """Refuse (413) a body that must hold more than ``limits.values`` values, before parsing.
+
+    Commas plus opening brackets plus one bound the number of values from above. Only when that
+    bound is over the limit are the commas inside strings (text, not structure) left out: with
+    escaped backslashes and quotes removed, every other piece between quotes is outside a
+    string. All of it runs in C (bytes methods), ~0.2 s for 32 MB at worst."""
+    if _structure(raw) <= limits.values:
+        return
+    plain = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    if plain.count(b'"') > 2 * limits.values:  # more strings than values allowed
+        raise _too_many(limits)
+    if _structure(b"".join(plain.split(b'"')[0::2])) > limits.values:
+        raise _too_many(limits)
+
+
+def check(value: Any, limits: Limits) -> None:
+    """Refuse a decoded body nested deeper than ``limits.depth`` (400) or with too many values
+    or one array/object longer than ``limits.items`` (413). Iterative: no recursion on caller
+    data, and it stops at the first crossed limit."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    seen = 1
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limits.depth:
+            raise errors.InvalidRequest(
+                f"The request body is nested more than {limits.depth} levels deep "
+                "(QWENFREE_MAX_JSON_DEPTH)"
+            )
+        if len(children) > limits.items:
+            raise errors.PayloadTooLarge(
+                f"An array or object in the request body has more than {limits.items} entries "
+                "(QWENFREE_MAX_JSON_ITEMS)"
+            )
+        seen += len(children)
+        if seen > limits.values:
+            raise _too_many(limits)
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+
+
+def _structure(raw: bytes) -> int:
+    return raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
+
+
+def _too_many(limits: Limits) -> errors.PayloadTooLarge:
+    return errors.PayloadTooLarge(
+        f"The request body holds more than {limits.values} JSON values (QWENFREE_MAX_JSON_VALUES)"
+    )
