@@ -63,15 +63,26 @@ def json_body() -> Any:
     if not raw.strip():
         raise errors.InvalidRequest("The request body must be a JSON object")
     limits = json_limits()
-    bounds.check_raw(raw, limits)
+    bounds.check_raw(raw, limits, pause)
+    pause()
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.InvalidRequest(f"The request body is not valid JSON: {exc}") from None
     except RecursionError:  # nesting deeper than Python's parser allows, e.g. [[[[...]]]]
         raise errors.InvalidRequest("The request body is nested too deeply") from None
+    pause()
     bounds.check(body, limits)
+    pause()
     return body
+
+
+def pause() -> None:
+    """Let other requests run between the CPU-bound steps of reading a large body (parse,
+    shape check, schema, translation). Under gunicorn's gevent worker ``time.sleep`` is
+    patched to switch greenlets, so /healthz answers meanwhile. Not ``sleep(0)``: gevent then
+    runs ready greenlets without polling sockets, and a waiting /healthz is never read."""
+    time.sleep(0.001)
 
 
 def json_limits() -> bounds.Limits:
@@ -88,11 +99,13 @@ def load_or_raise(schema: Schema, data: Any) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise errors.InvalidRequest("The request body must be a JSON object")
     try:
-        return schema.load(data)  # type: ignore[no-any-return]
+        loaded = schema.load(data)
     except ValidationError as exc:
         fields = exc.normalized_messages()
         first = next(iter(fields), None) if isinstance(fields, dict) else None
         raise errors.InvalidRequest(f"Invalid request: {dumps(fields)}", param=first) from None
+    pause()
+    return loaded  # type: ignore[no-any-return]
 
 
 def bearer_tokens() -> list[str]:

@@ -90,6 +90,7 @@ def _generate(model: str, *, stream: bool) -> Response:
     payload = web.load_or_raise(GenerateContentSchema(), web.json_body())
     payload |= {"model": model or st.settings.default_model, "stream": stream}
     conversation, params = translate.to_conversation(payload)
+    web.pause()
     params = _fit_thinking(params, tokens)
     events = st.service.stream(conversation, params, tokens)
     if not stream:

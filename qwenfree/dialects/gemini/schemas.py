@@ -26,6 +26,8 @@ OPAQUE = frozenset(
 )
 THINKING_LEVELS = ("THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH")
 MAX_CONTENTS = 10_000
+MAX_TOOLS = 1_000  # schema-level caps; the body as a whole is bounded by qwenfree.bounds
+MAX_STOPS = 100
 
 
 def camel(key: str) -> str:
@@ -97,7 +99,9 @@ class GenerationConfigSchema(Schema):
     maxOutputTokens = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1)
     )
-    stopSequences = fields.List(fields.String(), load_default=list, allow_none=True)
+    stopSequences = fields.List(
+        fields.String(), load_default=list, allow_none=True, validate=validate.Length(max=MAX_STOPS)
+    )
     responseMimeType = fields.String(load_default=None, allow_none=True)
     responseSchema = fields.Dict(load_default=None, allow_none=True)
     responseJsonSchema = fields.Raw(load_default=None, allow_none=True)
@@ -114,7 +118,9 @@ class GenerateContentSchema(Schema):
         validate=validate.Length(min=1, max=MAX_CONTENTS),
     )
     systemInstruction = fields.Raw(load_default=None, allow_none=True, validate=_system)
-    tools = fields.List(fields.Dict(), load_default=list, allow_none=True)
+    tools = fields.List(
+        fields.Dict(), load_default=list, allow_none=True, validate=validate.Length(max=MAX_TOOLS)
+    )
     toolConfig = fields.Dict(load_default=None, allow_none=True)
     generationConfig = fields.Nested(GenerationConfigSchema, load_default=None, allow_none=True)
     safetySettings = fields.Raw(load_default=None, allow_none=True)  # accepted, ignored
