@@ -50,7 +50,7 @@ def served(fake, tmp_path):
         try:
             if requests.get(url + "/healthz", timeout=1).ok:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or accepted but not answered yet
             time.sleep(0.1)
     else:
         proc.kill()
