@@ -320,3 +320,16 @@ def bounds_ok(raw):
     bounds.check_raw(raw, limits)
     bounds.check(json.loads(raw), limits)
     return True
+
+
+def test_tool_arguments_nested_past_the_parser_inside_a_string_are_not_a_crash(gateway, fake):
+    deep = "[" * 5000 + "]" * 5000  # a string: the body's depth check cannot see inside it
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": deep}}
+    messages = [
+        *user(),
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "42"},
+    ]
+    fake.enqueue(fu.answer("done"))
+    response, _ = post(gateway, CHAT, {"messages": messages})
+    assert response.status_code == 200, response.text

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from qwenfree import errors
-from qwenfree.tools.repair import loads_lenient, unfence
+from qwenfree.tools.repair import loads_lenient, nesting, unfence
 
 log = logging.getLogger(__name__)
 SCHEMA_BUDGET = 20_000  # schema nodes with every $ref expanded (each counted once per use)
@@ -66,7 +66,7 @@ def check(text: str, schema: Mapping[str, Any]) -> tuple[str | None, str | None]
     value, ok = loads_lenient(text)
     if not ok:
         return None, "it is not valid JSON"
-    if _depth(value) > MAX_ANSWER_DEPTH:  # json.dumps and == below recurse
+    if nesting(value) > MAX_ANSWER_DEPTH:  # json.dumps and == below recurse
         return None, f"it is nested more than {MAX_ANSWER_DEPTH} levels deep"
     problem = validate(value, schema)
     if problem:
@@ -294,15 +294,3 @@ def _expanded_size(root: Mapping[str, Any]) -> int:
             total = 1 + sum(size.get(id(child), 1) for child, _ in _edges(node, root))
             size[id(node)] = min(total, SCHEMA_BUDGET + 1)
     return size[id(root)]
-
-
-def _depth(value: Any) -> int:
-    """How many arrays/objects are nested in ``value`` (iterative)."""
-    deepest, todo = 0, [(value, 1)]
-    while todo:
-        node, level = todo.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, level)
-            children = node.values() if isinstance(node, dict) else node
-            todo.extend((child, level + 1) for child in children)
-    return deepest
