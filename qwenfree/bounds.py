@@ -25,23 +25,25 @@ class Limits:
 
 
 def check_raw(raw: bytes, limits: Limits, pause: Callable[[], None] = lambda: None) -> None:
-    """Refuse (413) a body that must hold more than ``limits.values`` values, before parsing.
+    """Refuse (413) a body that holds more than ``limits.values`` values, before parsing.
 
-    Commas plus opening brackets plus one bound the number of values from above. Only when that
-    bound is over the limit are the commas inside strings (text, not structure) left out: with
-    escaped backslashes and quotes removed, every other piece between quotes is outside a
-    string. All of it runs in C (bytes methods), ~0.2 s for 32 MB at worst, in steps of
-    < 0.1 s with ``pause()`` (a chance for other requests to run) between them."""
+    A value is the body itself, an array entry or an object member: ``1 + commas + non-empty
+    arrays/objects``. Counting every comma and opening bracket gives a quick upper bound; only
+    when that is over the limit is the exact count taken, on a skeleton with every string
+    (which may hold commas and brackets) replaced by ``0`` and whitespace removed. All of it
+    runs in C (bytes methods): ~0.2 s for 32 MB at worst, in steps of < 0.1 s with ``pause()``
+    (a chance for other requests to run) between them."""
     if _structure(raw) <= limits.values:
         return
     pause()
-    plain = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    plain = raw.replace(b"\\\\", b"").replace(b'\\"', b"")  # escapes: no quote ends a string
     if plain.count(b'"') > 4 * limits.values:  # a key and a string per value at most
         raise _too_many(limits)
     pause()
-    outside = b"".join(plain.split(b'"')[0::2])
+    skeleton = b"0".join(plain.split(b'"')[0::2]).translate(None, b" \t\r\n")
     pause()
-    if _structure(outside) > limits.values:
+    empty = skeleton.count(b"[]") + skeleton.count(b"{}")
+    if _structure(skeleton) - empty > limits.values:
         raise _too_many(limits)
 
 
