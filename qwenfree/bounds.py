@@ -36,11 +36,15 @@ def check_raw(raw: bytes, limits: Limits, pause: Callable[[], None] = lambda: No
     if _structure(raw) <= limits.values:
         return
     pause()
-    plain = raw.replace(b"\\\\", b"").replace(b'\\"', b"")  # escapes: no quote ends a string
+    plain = raw.replace(b"\\\\", b"")  # escaped backslashes, then escaped quotes: what is
+    pause()  # left of the quotes opens or closes a string
+    plain = plain.replace(b'\\"', b"")
     if plain.count(b'"') > 4 * limits.values:  # a key and a string per value at most
         raise _too_many(limits)
     pause()
-    skeleton = b"0".join(plain.split(b'"')[0::2]).translate(None, b" \t\r\n")
+    skeleton = b"0".join(plain.split(b'"')[0::2])
+    pause()
+    skeleton = skeleton.translate(None, b" \t\r\n")
     pause()
     empty = skeleton.count(b"[]") + skeleton.count(b"{}")
     if _structure(skeleton) - empty > limits.values:

@@ -11,6 +11,7 @@ The CI run is short. A longer local run, e.g. 500 examples per operation:
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -34,6 +35,7 @@ from qwenfree.settings import Settings
 from qwenfree.tools.parser import Call, CallParser
 from qwenfree.tools.protocol import CLOSE
 from tests.conftest import TOKEN
+from tests.fake_upstream import PNG
 from tests.test_smoke import served  # noqa: F401  (a fixture: gunicorn + gevent, one worker)
 
 EXAMPLES = int(os.environ.get("QWENFREE_FUZZ_EXAMPLES", "25"))
@@ -182,8 +184,8 @@ def test_translators_accept_or_refuse_any_body_but_never_crash(dialect):
 
 # ------------------------------------------------------------------------------ a live worker
 
-PNG_URI = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGAAAAAFAAHEEv0nAAAAAElFTkSuQmCC"
-PNG_B64 = PNG_URI.split(",", 1)[1]
+PNG_B64 = base64.b64encode(PNG).decode()
+PNG_URI = "data:image/png;base64," + PNG_B64
 OBJECT_SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}}
 # Rich valid bodies: every feature a mutation can break is present once.
 OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
