@@ -1,9 +1,11 @@
 """marshmallow schemas for the Gemini request bodies we accept.
 
 Google's JSON parser takes both ``camelCase`` and ``snake_case`` field names (REST examples use
-``system_instruction``, SDKs send ``systemInstruction``), so bodies are camelized first. Values
-that are the caller's own data (function arguments, JSON schemas) are left untouched. Unknown
-fields are ignored: Google adds optional fields all the time.
+``system_instruction``, SDKs send ``systemInstruction``), so bodies are camelized first: the
+views call ``camelize`` before loading (a walk over the whole body, kept apart from the
+schema's so the gevent worker can serve others in between). Values that are the caller's own
+data (function arguments, JSON schemas) are left untouched. Unknown fields are ignored: Google
+adds optional fields all the time.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 # Keys whose values are caller data: never rename anything inside them.
 OPAQUE = frozenset(
@@ -126,10 +128,6 @@ class GenerateContentSchema(Schema):
     safetySettings = fields.Raw(load_default=None, allow_none=True)  # accepted, ignored
     cachedContent = fields.String(load_default=None, allow_none=True)
 
-    @pre_load
-    def _camelize(self, data: Any, **_: object) -> Any:
-        return camelize(data)
-
 
 class CountTokensSchema(Schema):
     """``contents`` alone, or a whole ``generateContentRequest``."""
@@ -139,7 +137,3 @@ class CountTokensSchema(Schema):
 
     contents = fields.List(fields.Nested(ContentSchema), load_default=None, allow_none=True)
     generateContentRequest = fields.Dict(load_default=None, allow_none=True)
-
-    @pre_load
-    def _camelize(self, data: Any, **_: object) -> Any:
-        return camelize(data)
