@@ -46,8 +46,9 @@ def check_raw(raw: bytes, limits: Limits, pause: Callable[[], None] = lambda: No
     pause()
     skeleton = skeleton.translate(None, b" \t\r\n")
     pause()
-    empty = skeleton.count(b"[]") + skeleton.count(b"{}")
-    if _structure(skeleton) - empty > limits.values:
+    structure = _structure(skeleton)
+    pause()
+    if structure - skeleton.count(b"[]") - skeleton.count(b"{}") > limits.values:
         raise _too_many(limits)
 
 
