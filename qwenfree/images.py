@@ -35,6 +35,7 @@ from qwenfree.upstream.accounts import fingerprint
 bp = Blueprint("images", __name__, url_prefix="/v1")
 OPENAI_MODELS = ("dall-e*", "gpt-image*", "sora*")
 MAX_IMAGES = 4
+MAX_EDIT_PICTURES = 16  # pictures in one edit request (the upstream attaches at most 5)
 VIDEO_PREFIX = "video_"
 # The ids POST /v1/videos hands out: video_<chat id>.<task id>.<account fingerprint>. Anything
 # else is refused before an account is leased (each lease is a store write and a slot).
@@ -57,7 +58,12 @@ class GenerationSchema(Schema):
 
 class EditSchema(GenerationSchema):
     image = fields.Raw(load_default=None, allow_none=True)  # JSON: a URL or data URI, or a list
-    images = fields.List(fields.Dict(), load_default=None, allow_none=True)  # [{image_url}]
+    images = fields.List(  # [{image_url}]
+        fields.Dict(),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=MAX_EDIT_PICTURES),
+    )
 
 
 class VideoSchema(Schema):
@@ -175,11 +181,15 @@ def _edit_request() -> tuple[dict[str, Any], list[ImagePart]]:
     payload = web.load_or_raise(EditSchema(), _form_or_json())
     if request.mimetype == "multipart/form-data":
         uploads = request.files.getlist("image") + request.files.getlist("image[]")
+        if len(uploads) > MAX_EDIT_PICTURES:
+            raise errors.InvalidRequest(f"At most {MAX_EDIT_PICTURES} pictures", param="image")
         return payload, [_uploaded(f.read(_max_bytes() + 1), f.mimetype) for f in uploads]
     given = payload.get("image")
     urls = given if isinstance(given, list) else [given] if given else []
     for item in payload.get("images") or ():
         urls.append(item.get("image_url"))
+    if len(urls) > MAX_EDIT_PICTURES:
+        raise errors.InvalidRequest(f"At most {MAX_EDIT_PICTURES} pictures", param="image")
     if not all(isinstance(u, str) and u.strip() for u in urls):
         raise errors.InvalidRequest("Pictures must be given as URLs or data URIs", param="image")
     return payload, [ImagePart(url=u) for u in urls]

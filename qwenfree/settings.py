@@ -33,6 +33,14 @@ class Settings:
     # body_timeout seconds of the previous one; else the connection is closed.
     header_timeout: float = 5.0
     body_timeout: float = 30.0
+    # Bounded parsing (qwenfree/bounds.py): the shape of any JSON body, checked before any
+    # per-item work. Claude Code's requests are ~15 levels deep with ~10 values per message, and
+    # a conversation the upstream accepts (max_prompt_kb) has far fewer than 2,000 messages.
+    # Parsing a body at these limits keeps a gevent worker busy for well under 0.1 s at a
+    # stretch, so /healthz on the same worker keeps answering (tests/test_bounds.py).
+    max_json_depth: int = 64  # arrays/objects inside each other; deeper is a 400
+    max_json_values: int = 40_000  # values in the whole body; more is a 413
+    max_json_items: int = 2_000  # entries of one array or object (messages, parts …); 413
     # Largest request body (KiB) we send upstream: the chat.qwen.ai WAF answers bodies above
     # ~128 KB with a captcha. Longer conversations get the dialect's "prompt is too long" error
     # (so clients compact) instead of being sent; 0 disables the check.

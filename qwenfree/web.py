@@ -19,7 +19,7 @@ from gunicorn.http.errors import ParseException
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from qwenfree import dialects, errors, heartbeats, meter
+from qwenfree import bounds, dialects, errors, heartbeats, meter
 from qwenfree.chats import ChatJanitor
 from qwenfree.conversation import GenerationParams
 from qwenfree.service import ChatService
@@ -27,6 +27,7 @@ from qwenfree.settings import Settings
 from qwenfree.sse import dumps, encode
 
 log = logging.getLogger("qwenfree.access")
+PAUSE_ABOVE = 64 * 1024  # bytes of body above which parsing pauses between steps (pause())
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # A Gemini model method (``models/<name>:generateContent`` ...) under /v1 or /v1beta: only
 # Google's SDKs call these, so errors there (404, 405) are Google's, whatever route matched.
@@ -59,19 +60,47 @@ def state() -> State:
 
 
 def json_body() -> Any:
-    """The request body as JSON, or a clear 400."""
+    """The request body as JSON within ``bounds`` (depth, values, entries), or a clear 400/413.
+    Every route reads its body here, so nothing after it sees an unbounded shape."""
     raw = request.get_data(cache=True)
     limit = request.max_content_length
     if limit is not None and len(raw) >= limit:  # werkzeug cuts chunked bodies at the limit
         raise errors.PayloadTooLarge("The request body is too large")
     if not raw.strip():
         raise errors.InvalidRequest("The request body must be a JSON object")
+    g.large_body = len(raw) > PAUSE_ABOVE
+    limits = json_limits()
+    bounds.check_raw(raw, limits, pause)
+    pause()
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.InvalidRequest(f"The request body is not valid JSON: {exc}") from None
     except RecursionError:  # nesting deeper than Python's parser allows, e.g. [[[[...]]]]
         raise errors.InvalidRequest("The request body is nested too deeply") from None
+    pause()
+    bounds.check(body, limits)
+    pause()
+    return body
+
+
+def pause() -> None:
+    """Let other requests run between the CPU-bound steps of reading a large body (parse,
+    shape check, schema, translation). Under gunicorn's gevent worker ``time.sleep`` is
+    patched to switch greenlets, so /healthz answers meanwhile. Not ``sleep(0)``: gevent then
+    runs ready greenlets without polling sockets, and a waiting /healthz is never read.
+    Small bodies take a few milliseconds in all and skip it."""
+    if g.get("large_body"):
+        time.sleep(0.001)
+
+
+def json_limits() -> bounds.Limits:
+    settings = state().settings
+    return bounds.Limits(
+        depth=settings.max_json_depth,
+        values=settings.max_json_values,
+        items=settings.max_json_items,
+    )
 
 
 def load_or_raise(schema: Schema, data: Any) -> dict[str, Any]:
@@ -79,11 +108,13 @@ def load_or_raise(schema: Schema, data: Any) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise errors.InvalidRequest("The request body must be a JSON object")
     try:
-        return schema.load(data)  # type: ignore[no-any-return]
+        loaded = schema.load(data)
     except ValidationError as exc:
         fields = exc.normalized_messages()
         first = next(iter(fields), None) if isinstance(fields, dict) else None
         raise errors.InvalidRequest(f"Invalid request: {dumps(fields)}", param=first) from None
+    pause()
+    return loaded  # type: ignore[no-any-return]
 
 
 def bearer_tokens() -> list[str]:

@@ -270,7 +270,7 @@ def test_a_body_over_the_limit_is_413_in_the_dialect(small_limit, fake, route, c
     assert fake.completions() == []
 
 
-DEEP = b"[" * 50_000 + b"]" * 50_000
+DEEP = b"[" * 30_000 + b"]" * 30_000  # past Python's parser, within QWENFREE_MAX_JSON_VALUES
 
 
 def bad_bodies(route: Route) -> list[Any]:
@@ -286,15 +286,26 @@ def bad_bodies(route: Route) -> list[Any]:
         pytest.param(b"", "JSON object", id="empty"),
         pytest.param(b"[1, 2]", "JSON object", id="not-an-object"),
         pytest.param(b'"text"', "JSON object", id="a-string"),
-        pytest.param(DEEP, "nested too deeply", id="nested-50000-deep"),
+        pytest.param(DEEP, "nested too deeply", id="nested-30000-deep"),
         pytest.param(wrong_types, "Invalid request", id="wrong-types"),
-        pytest.param(many(route, 20_000), "between 1 and 10000", id="20000-messages"),
-        pytest.param(many(route, 9_000), "too long", id="9000-messages"),
+        pytest.param(many(route, 1_500, pad=100), "too long", id="1500-long-messages"),
     ]
 
 
-def many(route: Route, n: int) -> dict[str, Any]:
-    return route.body([{"role": "user", "content": f"message {i}"} for i in range(n)], False)
+def many(route: Route, n: int, pad: int = 0) -> dict[str, Any]:
+    text = "x" * pad
+    return route.body([{"role": "user", "content": f"message {i} {text}"} for i in range(n)], False)
+
+
+@pytest.mark.parametrize("n", [2_001, 20_000])
+@pytest.mark.parametrize("route", list(ROUTES.values()), ids=list(ROUTES))
+def test_more_messages_than_the_limit_are_413_in_the_dialect(gateway, fake, route, n):
+    r = post(gateway.url, route, many(route, n))
+    assert r.status_code == 413, r.text[:300]
+    kind, message = error_of(route, r)
+    assert kind in ("invalid_request_error", "request_too_large", "INVALID_ARGUMENT"), kind
+    assert "QWENFREE_MAX_JSON_" in message  # ITEMS (a 2,001-long list) or VALUES (the body)
+    assert fake.completions() == []
 
 
 CASES = [(route, *p.values, p.id) for route in ROUTES.values() for p in bad_bodies(route)]

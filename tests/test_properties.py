@@ -1,4 +1,5 @@
-"""Property tests: the SSE decoder and the frame parser under arbitrary chunking and input."""
+"""Property tests: the SSE decoder and the frame parser under arbitrary chunking and input;
+the bounded-parsing count and the JSON-mode schema checks under arbitrary input."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwenfree import errors
+from qwenfree import bounds, errors
 from qwenfree.events import TextDelta
 from qwenfree.sse import SSEDecoder, SSEMessage, encode
+from qwenfree.tools import jsonmode
 from qwenfree.upstream.qwen import FrameParser
 
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -111,3 +113,68 @@ def test_answer_pieces_concatenate_exactly(pieces):
         frame = {"choices": [{"delta": {"content": piece, "phase": "answer"}}], "response_id": "R"}
         out += parser.parse(json.dumps(frame))
     assert "".join(e.text for e in out if isinstance(e, TextDelta)) == "".join(pieces)
+
+
+# ------------------------------------------------------------------------------ bounded parsing
+
+tricky_text = st.text(alphabet=st.sampled_from(list(',[]{}"\\: ab\n\u00e9')), max_size=12)
+bodies = st.recursive(
+    st.none() | st.booleans() | st.integers() | tricky_text,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(tricky_text, inner, max_size=5),
+    max_leaves=40,
+)
+
+
+def exact_values(value) -> int:
+    children = value.values() if isinstance(value, dict) else value
+    if not isinstance(value, dict | list):
+        return 1
+    return 1 + sum(exact_values(c) for c in children)
+
+
+@settings(max_examples=500, deadline=None)
+@given(bodies, st.integers(min_value=1, max_value=60))
+def test_the_raw_count_never_refuses_a_body_within_the_limit(body, limit):
+    """Commas, brackets, quotes and backslashes inside strings never count as values: the
+    pre-parse count refuses a body only when the parsed body really has too many values."""
+    raw = json.dumps(body).encode()
+    limits = bounds.Limits(depth=1000, values=limit, items=1000)
+    try:
+        bounds.check_raw(raw, limits)
+    except errors.PayloadTooLarge:
+        assert exact_values(body) > limit
+    try:
+        bounds.check(body, limits)
+    except errors.PayloadTooLarge:
+        assert exact_values(body) > limit
+    else:
+        assert exact_values(body) <= limit
+
+
+schema_keys = st.sampled_from(
+    ["$ref", "anyOf", "allOf", "oneOf", "items", "properties", "additionalProperties", "type"]
+)
+refs = st.sampled_from(["#", "#/$defs/a", "#/$defs/b", "#/$defs/c", "#/nope", "x"])
+schemas = st.recursive(
+    st.builds(dict) | st.builds(lambda r: {"$ref": r}, refs) | st.just({"type": "string"}),
+    lambda inner: st.dictionaries(
+        schema_keys,
+        inner | st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("xyz"), inner),
+        max_size=3,
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(schemas, st.dictionaries(st.sampled_from("abc"), schemas, max_size=3), bodies)
+def test_json_mode_schemas_are_refused_or_checked_within_bounds(schema, defs, value):
+    """Any schema, however its $refs loop or branch: check_schema refuses it with a 400 or
+    validate finishes (each within its budget) without a RecursionError."""
+    root = {**schema, "$defs": defs} if isinstance(schema, dict) else schema
+    try:
+        jsonmode.check_schema(root)
+    except errors.InvalidRequest:
+        return
+    problem = jsonmode.validate(value, root)
+    assert problem is None or isinstance(problem, str)

@@ -55,6 +55,7 @@ class OutputRules:
                 "tool_choice requires a tool call but no tools were given", param="tool_choice"
             )
         schema = params.extra.get("json_schema")
+        jsonmode.check_schema(schema)
         return cls(
             tools=conversation.tools,
             choice=choice,

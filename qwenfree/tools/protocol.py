@@ -146,7 +146,7 @@ def _strip_meta(schema: Mapping[str, object]) -> dict[str, object]:
 def _compact(arguments_json: str) -> str:
     try:
         return _dumps(json.loads(arguments_json))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # the caller's text, nested past the parser
         return arguments_json
 
 

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+MAX_ARGUMENT_DEPTH = 64  # arrays/objects inside each other in one call's arguments
 FENCE = re.compile(r"\A\s*(?:```|~~~)[\w+-]*[ \t]*\n(.*?)\n?\s*(?:```|~~~)?\s*\Z", re.DOTALL)
 ESCAPES = frozenset('"\\/bfnrtu')
 LITERALS = {"true": "true", "false": "false", "null": "null"}
@@ -61,15 +62,29 @@ def loads_lenient(text: str) -> tuple[Any, bool]:
     for candidate in (text, _Fixer(text).run()):
         try:
             return json.loads(candidate), True
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's limit
             continue
     return None, False
 
 
 def parse_arguments(text: str) -> dict[str, Any] | None:
-    """Tool arguments as a dict, repaired when possible; None when beyond repair."""
+    """Tool arguments as a dict, repaired when possible; None when beyond repair (or nested
+    so deep that writing them out again could exhaust Python's recursion limit)."""
     value, ok = loads_lenient(text)
-    return value if ok and isinstance(value, dict) else None
+    usable = ok and isinstance(value, dict) and nesting(value) <= MAX_ARGUMENT_DEPTH
+    return value if usable else None
+
+
+def nesting(value: Any) -> int:
+    """How many arrays/objects are nested in ``value`` (iterative)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        node, level = todo.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            children = node.values() if isinstance(node, dict) else node
+            todo.extend((child, level + 1) for child in children)
+    return deepest
 
 
 @dataclass

@@ -22,6 +22,7 @@ def messages() -> Response:
     st = web.state()
     payload = web.load_or_raise(MessagesSchema(), web.json_body())
     conversation, params = translate.to_conversation(payload)
+    web.pause()
     events = st.service.stream(conversation, params, web.bearer_tokens())
     if params.stream:
         return web.stream_response(events, translate, params)
@@ -34,4 +35,5 @@ def count_tokens() -> Response:
     st = web.state()
     payload = web.load_or_raise(CountTokensSchema(), web.json_body())
     conversation, params = translate.to_conversation(payload)
+    web.pause()
     return web.json_response({"input_tokens": st.service.count_tokens(conversation, params)})

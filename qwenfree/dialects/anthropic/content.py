@@ -104,8 +104,13 @@ def media(block: Mapping[str, Any]) -> Part:
 
 
 def result_text(content: Any) -> str:
+    """A ``tool_result``'s or content document's ``content``: a string or a list of blocks."""
     if content is None or isinstance(content, str):
         return content or ""
+    if not isinstance(content, list):
+        raise errors.InvalidRequest(
+            "content must be a string or a list of content blocks", param="messages"
+        )
     out = []
     for block in content:
         if not isinstance(block, Mapping):
@@ -129,7 +134,7 @@ def referenced_tools(messages: Iterable[Mapping[str, Any]]) -> set[str]:
     names = set()
     for message in messages:
         for block in message["content"] if isinstance(message["content"], list) else ():
-            for inner in block.get("content") or () if block["type"] == "tool_result" else ():
-                if isinstance(inner, Mapping) and inner.get("type") == "tool_reference":
+            for inner in _blocks(block.get("content")) if block["type"] == "tool_result" else ():
+                if inner.get("type") == "tool_reference":
                     names.add(str(inner.get("tool_name") or ""))
     return names

@@ -11,6 +11,8 @@ ROLES = ("user", "assistant", "system")
 CHOICE_TYPES = ("auto", "any", "tool", "none")
 THINKING_TYPES = ("enabled", "disabled", "adaptive")
 MAX_MESSAGES = 10_000
+MAX_TOOLS = 1_000  # schema-level caps; the body as a whole is bounded by qwenfree.bounds
+MAX_STOPS = 100
 
 
 def _blocks(value: object) -> None:
@@ -108,7 +110,12 @@ class CountTokensSchema(Schema):
         validate=validate.Length(min=1, max=MAX_MESSAGES),
     )
     system = fields.Raw(load_default=None, allow_none=True, validate=_blocks)
-    tools = fields.List(fields.Nested(ToolSchema), load_default=None, allow_none=True)
+    tools = fields.List(
+        fields.Nested(ToolSchema),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=MAX_TOOLS),
+    )
     tool_choice = fields.Nested(ToolChoiceSchema, load_default=None, allow_none=True)
     thinking = fields.Nested(ThinkingSchema, load_default=None, allow_none=True)
     output_config = fields.Nested(OutputConfigSchema, load_default=None, allow_none=True)
@@ -120,7 +127,9 @@ class MessagesSchema(CountTokensSchema):
 
     max_tokens = fields.Integer(required=True, validate=validate.Range(min=1))
     stream = fields.Boolean(load_default=False, allow_none=True)
-    stop_sequences = fields.List(fields.String(), load_default=None, allow_none=True)
+    stop_sequences = fields.List(
+        fields.String(), load_default=None, allow_none=True, validate=validate.Length(max=MAX_STOPS)
+    )
     temperature = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 1))
     top_p = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 1))
     top_k = fields.Integer(load_default=None, allow_none=True)

@@ -309,7 +309,7 @@ def _omits_thinking(params: GenerationParams) -> bool:
 def _input(arguments: str) -> Any:
     try:
         return json.loads(arguments or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
 
 

@@ -18,7 +18,7 @@ from qwenfree import errors, web
 from qwenfree.accumulate import accumulate
 from qwenfree.conversation import GenerationParams
 from qwenfree.dialects.gemini import translate
-from qwenfree.dialects.gemini.schemas import CountTokensSchema, GenerateContentSchema
+from qwenfree.dialects.gemini.schemas import CountTokensSchema, GenerateContentSchema, camelize
 
 bp = Blueprint("gemini", __name__)
 
@@ -87,9 +87,10 @@ def _generate(model: str, *, stream: bool) -> Response:
             "Send your chat.qwen.ai token as the API key ('x-goog-api-key', '?key=' or "
             "'Authorization: Bearer')"
         )
-    payload = web.load_or_raise(GenerateContentSchema(), web.json_body())
+    payload = web.load_or_raise(GenerateContentSchema(), _camelized_body())
     payload |= {"model": model or "default", "stream": stream}
     conversation, params = translate.to_conversation(payload)
+    web.pause()
     params = _fit_thinking(params, tokens)
     events = st.service.stream(conversation, params, tokens)
     if not stream:
@@ -120,9 +121,15 @@ def _chunk_list(events: Iterator[object], params: GenerationParams) -> list[Any]
             close()
 
 
+def _camelized_body() -> Any:
+    body = camelize(web.json_body())
+    web.pause()
+    return body
+
+
 def count_tokens(model: str) -> Response:
     """``{"totalTokens": N}`` for ``contents`` or a whole ``generateContentRequest``."""
-    body = web.load_or_raise(CountTokensSchema(), web.json_body())
+    body = web.load_or_raise(CountTokensSchema(), _camelized_body())
     inner = body.get("generateContentRequest")
     if inner is not None:
         payload = web.load_or_raise(GenerateContentSchema(), inner)

@@ -191,11 +191,18 @@ def tools(raw_tools: Iterable[Mapping[str, Any]]) -> tuple[tuple[ToolSpec, ...],
     search = False
     for tool in raw_tools:
         search = search or any(kind in tool for kind in SEARCH_TOOLS)
-        for fn in tool.get("functionDeclarations") or ():
+        declarations = tool.get("functionDeclarations") or []
+        if not isinstance(declarations, list):
+            raise errors.InvalidRequest("functionDeclarations must be a list", param="tools")
+        for fn in declarations:
             name = fn.get("name") if isinstance(fn, Mapping) else None
             if not isinstance(name, str) or not name:
                 raise errors.InvalidRequest("functionDeclarations need a 'name'", param="tools")
             schema = fn.get("parametersJsonSchema") or fn.get("parameters") or {"type": "object"}
+            if not isinstance(schema, Mapping):
+                raise errors.InvalidRequest(
+                    f"the parameters of {name} must be a JSON Schema object", param="tools"
+                )
             specs.append(ToolSpec(name, str(fn.get("description") or ""), json_schema(schema)))
     return tuple(specs), search
 

@@ -1,9 +1,11 @@
 """marshmallow schemas for the Gemini request bodies we accept.
 
 Google's JSON parser takes both ``camelCase`` and ``snake_case`` field names (REST examples use
-``system_instruction``, SDKs send ``systemInstruction``), so bodies are camelized first. Values
-that are the caller's own data (function arguments, JSON schemas) are left untouched. Unknown
-fields are ignored: Google adds optional fields all the time.
+``system_instruction``, SDKs send ``systemInstruction``), so bodies are camelized first: the
+views call ``camelize`` before loading (a walk over the whole body, kept apart from the
+schema's so the gevent worker can serve others in between). Values that are the caller's own
+data (function arguments, JSON schemas) are left untouched. Unknown fields are ignored: Google
+adds optional fields all the time.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 # Keys whose values are caller data: never rename anything inside them.
 OPAQUE = frozenset(
@@ -26,6 +28,8 @@ OPAQUE = frozenset(
 )
 THINKING_LEVELS = ("THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH")
 MAX_CONTENTS = 10_000
+MAX_TOOLS = 1_000  # schema-level caps; the body as a whole is bounded by qwenfree.bounds
+MAX_STOPS = 100
 
 
 def camel(key: str) -> str:
@@ -97,7 +101,9 @@ class GenerationConfigSchema(Schema):
     maxOutputTokens = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1)
     )
-    stopSequences = fields.List(fields.String(), load_default=list, allow_none=True)
+    stopSequences = fields.List(
+        fields.String(), load_default=list, allow_none=True, validate=validate.Length(max=MAX_STOPS)
+    )
     responseMimeType = fields.String(load_default=None, allow_none=True)
     responseSchema = fields.Dict(load_default=None, allow_none=True)
     responseJsonSchema = fields.Raw(load_default=None, allow_none=True)
@@ -114,15 +120,13 @@ class GenerateContentSchema(Schema):
         validate=validate.Length(min=1, max=MAX_CONTENTS),
     )
     systemInstruction = fields.Raw(load_default=None, allow_none=True, validate=_system)
-    tools = fields.List(fields.Dict(), load_default=list, allow_none=True)
+    tools = fields.List(
+        fields.Dict(), load_default=list, allow_none=True, validate=validate.Length(max=MAX_TOOLS)
+    )
     toolConfig = fields.Dict(load_default=None, allow_none=True)
     generationConfig = fields.Nested(GenerationConfigSchema, load_default=None, allow_none=True)
     safetySettings = fields.Raw(load_default=None, allow_none=True)  # accepted, ignored
     cachedContent = fields.String(load_default=None, allow_none=True)
-
-    @pre_load
-    def _camelize(self, data: Any, **_: object) -> Any:
-        return camelize(data)
 
 
 class CountTokensSchema(Schema):
@@ -133,7 +137,3 @@ class CountTokensSchema(Schema):
 
     contents = fields.List(fields.Nested(ContentSchema), load_default=None, allow_none=True)
     generateContentRequest = fields.Dict(load_default=None, allow_none=True)
-
-    @pre_load
-    def _camelize(self, data: Any, **_: object) -> Any:
-        return camelize(data)

@@ -217,7 +217,7 @@ def _call_parts(calls: Iterable[ToolCall]) -> tuple[list[dict[str, Any]], bool]:
     for call in calls:
         try:
             args = json.loads(call.arguments or "{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             return [], True
         if not isinstance(args, dict):
             return [], True

@@ -19,6 +19,7 @@ def chat_completions() -> Response:
     payload = web.load_or_raise(ChatCompletionSchema(), web.json_body())
     payload["model"] = payload.get("model") or "default"
     conversation, params = translate.to_conversation(payload)
+    web.pause()
     events = st.service.stream(conversation, params, web.bearer_tokens())
     if params.stream:
         return web.stream_response(events, translate, params)

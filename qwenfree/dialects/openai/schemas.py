@@ -7,6 +7,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MAX_MESSAGES = 10_000
+MAX_TOOLS = 1_000  # schema-level caps; the body as a whole is bounded by qwenfree.bounds
+MAX_STOPS = 100
 CHOICE_MODES = ("none", "auto", "required")
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 
@@ -45,7 +47,12 @@ class MessageSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     content = fields.Raw(load_default=None, allow_none=True, validate=_content)
     name = fields.String(load_default=None, allow_none=True)
-    tool_calls = fields.List(fields.Nested(ToolCallSchema), load_default=None, allow_none=True)
+    tool_calls = fields.List(
+        fields.Nested(ToolCallSchema),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=MAX_TOOLS),
+    )
     tool_call_id = fields.String(load_default=None, allow_none=True)
 
 
@@ -114,7 +121,12 @@ class ChatCompletionSchema(Schema):
     temperature = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 2))
     top_p = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 1))
     stop = fields.Raw(load_default=None, allow_none=True)
-    tools = fields.List(fields.Nested(ToolSchema), load_default=None, allow_none=True)
+    tools = fields.List(
+        fields.Nested(ToolSchema),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=MAX_TOOLS),
+    )
     tool_choice = fields.Raw(load_default=None, allow_none=True, validate=_tool_choice)
     parallel_tool_calls = fields.Boolean(load_default=None, allow_none=True)
     response_format = fields.Dict(load_default=None, allow_none=True, validate=_response_format)
@@ -137,3 +149,5 @@ class ChatCompletionSchema(Schema):
             return
         if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
             raise ValidationError("must be a string or a list of strings", "stop")
+        if len(stop) > MAX_STOPS:
+            raise ValidationError(f"at most {MAX_STOPS} stop strings", "stop")
