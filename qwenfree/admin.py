@@ -21,6 +21,7 @@ from qwenfree.auth import require_admin
 from qwenfree.ops import Ops
 from qwenfree.store import FOREVER
 from qwenfree.upstream.accounts import AccountSpec, mask_email
+from qwenfree.upstream.cookies import parse_header
 from qwenfree.upstream.pool import AccountState
 from qwenfree.upstream.roster import Roster
 
@@ -105,6 +106,19 @@ def check_account(account_id: str) -> Response:
     return web.json_response({"live": live, "account": account_json(state, time.time())})
 
 
+@bp.put("/api/accounts/<account_id>/cookie")
+def set_account_cookie(account_id: str) -> Response:
+    """Give the account a browser's Cookie header (e.g. after passing a captcha there)."""
+    body = web.json_body()
+    cookie = body.get("cookie") if isinstance(body, dict) else None
+    if not isinstance(cookie, str) or not cookie.strip() or len(cookie) > 16384:
+        raise errors.InvalidRequest(
+            'Send {"cookie": "<the Cookie request header>"}', param="cookie"
+        )
+    state = _roster().set_cookie(account_id, cookie.strip())
+    return web.json_response({"account": account_json(state, time.time())})
+
+
 @bp.get("/api/keys")
 def list_keys() -> Response:
     """Usage per caller key: requests, failures, tokens, last use."""
@@ -175,6 +189,8 @@ def account_json(s: AccountState, now: float) -> dict[str, Any]:
         "last_used": _iso(usage.get("last_used")),
         "last_error": usage.get("last_error") or None,
         "last_error_at": _iso(usage.get("last_error_at")),
+        # names only: cookie values are secrets
+        "cookies": sorted(parse_header(str(usage.get("cookie") or ""))),
     }
 
 

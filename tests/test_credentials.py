@@ -294,3 +294,29 @@ def test_a_conversation_continues_in_its_chat_across_a_refresh(
     chats = [r.query["chat_id"] for r in site.completions()]
     assert len(chats) == 2 and chats[0] == chats[1]  # native continuation, not a replay
     assert site.refresh_calls == 2
+
+
+def test_a_pasted_cookie_header_clears_a_challenge_and_rides_on_later_calls(
+    site, start_gateway, settings, tmp_path
+):
+    rt = site.issue_refresh_token()
+    gateway = start_gateway(keyed(settings, tmp_path / "data", accounts="refresh_token=" + rt))
+    site.enqueue(fu.aliyun_block())
+    assert chat(gateway.url, model="auto").status_code == 502
+    accounts_url = gateway.url + "/admin/api/accounts"
+    (account,) = requests.get(accounts_url, headers=ADMIN).json()["accounts"]
+    r = requests.put(
+        f"{accounts_url}/{account['id']}/cookie",
+        json={"cookie": "cna=abc; x5sec=solved-by-a-person"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["account"]["state"] == "ready"
+    assert r.json()["account"]["cookies"] == ["cna", "x5sec"]  # names only
+    assert "solved-by-a-person" not in r.text
+    assert chat(gateway.url, model="auto").status_code == 200
+    assert "x5sec=solved-by-a-person" in site.last_completion().headers["cookie"]
+    user = requests.put(
+        f"{accounts_url}/{account['id']}/cookie", json={"cookie": "a=b"}, headers=USER
+    )
+    assert user.status_code == 401

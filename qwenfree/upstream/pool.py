@@ -96,6 +96,7 @@ class AccountPool(AccountTokens):
         self._flights: dict[str, threading.Lock] = {}
         self._flights_lock = threading.Lock()
         self._reaped = float("-inf")
+        self._pasted: dict[str, str] = {}  # account id -> the pasted Cookie header seeded
 
     # -- configuration
 
@@ -232,7 +233,19 @@ class AccountPool(AccountTokens):
         lease = Lease(token, alias(account), capability, account, _release=release)
         lease.credential = s.record.token  # as configured: stable across refreshes
         lease.failing = s.state == "failing"
+        self._carry_cookies(s, token)
         return lease
+
+    def _carry_cookies(self, s: AccountState, token: str) -> None:
+        """Put the browser cookies an operator pasted for this account (after solving a
+        captcha, say) into its jar, once per worker and paste."""
+        pasted = s.usage.get("cookie")
+        identity = self.client.site.identity
+        if not isinstance(pasted, str) or not pasted or identity is None:
+            return
+        if self._pasted.get(s.record.id) != pasted:
+            self._pasted[s.record.id] = pasted
+            self.client.cookies.seed(identity(token), pasted)
 
     def _release(self, account: str, lease_id: str) -> None:
         try:

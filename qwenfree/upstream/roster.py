@@ -3,10 +3,13 @@ check. Every change goes through the store, so every worker and instance sees it
 
 from __future__ import annotations
 
+import dataclasses
+
 from qwenfree import errors
 from qwenfree.store import FOREVER, AccountRecord
 from qwenfree.upstream.account_tokens import sign_in
 from qwenfree.upstream.accounts import AccountSpec, jwt_exp, mask_email
+from qwenfree.upstream.cookies import parse_header
 from qwenfree.upstream.credentials import parse
 from qwenfree.upstream.pool import AccountPool, AccountState
 
@@ -45,6 +48,25 @@ class Roster:
         self.pool.store.put_account(record)
         self.pool.store.clear(record.id, LIFTED_BY_OPERATOR)
         return self.find(record.id)
+
+    def set_cookie(self, account_id: str, cookie: str) -> AccountState:
+        """Keep a browser's Cookie header for the account (every worker sends its cookies from
+        the next request on); one holding a refresh_token also becomes the account's lasting
+        credential unless it signs in with a password. Lifts a challenge cooldown."""
+        record = self.find(account_id).record
+        jar = parse_header(cookie)
+        if not jar:
+            raise errors.InvalidRequest(
+                "Send the Cookie header as 'name=value; ...'", param="cookie"
+            )
+        refresh = jar.get("refresh_token")
+        if refresh and not (record.email and record.password):
+            self.pool.store.put_account(dataclasses.replace(record, token=cookie, token_exp=None))
+        self.pool.store.bump(
+            "account:" + account_id, {}, {"cookie": cookie, "cookie_set_at": self.pool.clock()}
+        )
+        self.pool.store.clear(account_id, ("challenged", *LIFTED_BY_OPERATOR))
+        return self.find(account_id)
 
     def remove(self, account_id: str) -> None:
         if not self.pool.store.remove_account(account_id):
