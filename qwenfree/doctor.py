@@ -162,9 +162,11 @@ def summary(steps: Sequence[Step]) -> str:
     if not bad:
         return f"all {len(ran)} checks passed: the gateway can work with this credential"
     first = bad[0]
+    blocked = sum(1 for s in steps if s.verdict == "skipped" and (s.details or "")[:7] == "not run")
     return (
         f"{len(bad)} of {len(ran)} checks did not pass; the first: {first.step} "
         f"({first.verdict}) at {first.endpoint}"
+        + (f"; {blocked} more could not run after it" if blocked else "")
     )
 
 
@@ -173,7 +175,7 @@ def advice(steps: Sequence[Step], spec: AccountSpec, profile: str) -> list[str]:
     said: list[str] = []
     copy = (
         "sign in at chat.qwen.ai in a browser and copy the refresh_token cookie (DevTools > "
-        "Application > Cookies > chat.qwen.ai) into your credential as refresh_token=<value>"
+        "Application > Cookies > chat.qwen.ai) into your credential (refresh_token= then the value)"
     )
     for s in steps:
         if s.verdict == "revoked":
@@ -305,8 +307,8 @@ def configured(settings: Settings) -> list[AccountSpec]:
     """The accounts of QWENFREE_ACCOUNTS and QWENFREE_ACCOUNTS_FILE, in order."""
     specs = parse_accounts(settings.accounts)
     if settings.accounts_file:
-        text = Path(settings.accounts_file).read_text(encoding="utf-8")
-        specs += parse_accounts(text, one_per_line=True)
+        listed = Path(settings.accounts_file).read_text(encoding="utf-8")
+        specs += parse_accounts(listed, one_per_line=True)
     return specs
 
 
@@ -340,17 +342,14 @@ def main(
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     out = out or sys.stdout
-    # Failure log lines name paths and error messages unredacted; the report says it all.
-    logging.getLogger("qwenfree").addHandler(logging.NullHandler())
-    logging.getLogger("qwenfree").propagate = False
-    settings = Settings.from_env(environ)
     try:
+        settings = Settings.from_env(environ)
         spec = choose(settings, args.token, args.account)
+        store = lambda: open_store(settings.store, settings.data_dir)  # noqa: E731 - on refresh
+        report = run(settings, spec, media=args.media, store=store)
     except (errors.QwenfreeError, ValueError, OSError) as exc:
         print(f"doctor: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
-    store = lambda: open_store(settings.store, settings.data_dir)  # noqa: E731 - only on refresh
-    report = run(settings, spec, media=args.media, store=store)
     if args.json:
         out.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     else:
@@ -361,4 +360,9 @@ def main(
 
 
 if __name__ == "__main__":
+    # Failure log lines name paths and error messages unredacted (Python would print them on
+    # stderr for want of a handler); the report says it all. Only here: the gateway's admin
+    # route and the tests keep their logging.
+    logging.getLogger("qwenfree").addHandler(logging.NullHandler())
+    logging.getLogger("qwenfree").propagate = False
     sys.exit(main())

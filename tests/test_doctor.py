@@ -153,6 +153,8 @@ def test_an_expired_access_token(site, run):
     else:
         assert check["http_status"] == 401
     assert "lives about 15 minutes" in report["advice"][0]
+    assert "(refresh_token= then the value)" in report["advice"][0]  # not redacted away
+    assert "expired 1 min ago" in step(report, "credential form")["details"]
 
 
 @pytest.mark.parametrize("page", [fu.aliyun_block, fu.punish])

@@ -126,11 +126,13 @@ class QwenBackend:
         def form() -> str:
             if cred is None:
                 return "email and password (signs in)"
+            kept = cred.cookies.count("=")
+            said = cred.kind + (f" ({kept} cookies besides the tokens)" if kept else "")
             exp = jwt_exp(cred.access) if cred.access else None
-            left = (
-                f", access token expires in {round((exp - self.clock()) / 60)} min" if exp else ""
-            )
-            return cred.kind + left
+            if exp is None:
+                return said
+            left = round((exp - self.clock()) / 60)
+            return said + (f", expires in {left} min" if left > 0 else f", expired {-left} min ago")
 
         def sign_in() -> str:
             tokens = qwen_auth.sign_in(self.client, str(spec.email), str(spec.password))
