@@ -289,6 +289,17 @@ def test_a_tongyi_ticket_walks_tongyi(run):
             QWENFREE_TONGYI_URL=tongyi.url,
         )
         assert code == 1 and verdicts(report)["credential check"] == "expired"
+        reshaped = fu.Script([fu.Frame({"output": {"text": "Hello"}}), ft.DONE])
+        tongyi.enqueue(reshaped, path=ft.CONVERSATION)
+        code, report = run(
+            "--json",
+            token="tongyi-sso-ticket-0001",
+            QWENFREE_TONGYI_TICKETS="true",
+            QWENFREE_TONGYI_URL=tongyi.url,
+        )
+        completion = step(report, "completion (stream)")
+        assert code == 1 and completion["verdict"] == "changed shape"
+        assert "a frame with keys ['output'] (no contents list)" in completion["details"]
 
 
 # --------------------------------------------------------------------------- admin endpoint
@@ -324,3 +335,11 @@ def test_the_admin_endpoint_returns_the_report(keyed_gateway, fake):
     fake.enqueue(fu.rate_limited())
     report = requests.post(url, headers=ADMIN, json={"account": second["id"]}).json()
     assert report["ok"] is False and verdicts(report)["completion (stream)"] == "rate limited"
+
+
+def test_no_answer_at_all_points_at_the_network(run):
+    code, report = run("--json", token=fu.mint_token(), QWENFREE_UPSTREAM_URL="http://127.0.0.1:1")
+    check = step(report, "credential check")
+    assert code == 1 and check["verdict"] == "failed"
+    assert check["endpoint"] == "GET /api/v1/auths/" and check["http_status"] is None
+    assert any("got no answer: check the network" in line for line in report["advice"])
