@@ -228,12 +228,12 @@ def advice(steps: Sequence[Step], spec: AccountSpec, profile: str) -> list[str]:
 
 # --------------------------------------------------------------------------- redaction
 
-SECRET_COOKIE = r"(?i)\b([\w-]*(?:token|ticket|cookie|x5sec|cna|acw_tc|ssxmod\w*)=)[^;\s,&\"']+"
+COOKIE_VALUES = r"(?i)\b([\w-]*(?:token|ticket|cookie|x5sec|cna|acw_tc|ssxmod\w*)=)[^;\s,&\"']+"
 UUID = r"\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\b"
 PATTERNS: tuple[tuple[re.Pattern[str], str | None], ...] = (
     (re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"), "[jwt]"),
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
-    (re.compile(SECRET_COOKIE), r"\1[redacted]"),
+    (re.compile(COOKIE_VALUES), r"\1[redacted]"),
     (re.compile(r"(https?://[^/\s\"']+)/[^\s\"')]*"), r"\1/[path]"),
     (re.compile(UUID), None),  # chat ids and the like: hashed, so a report can be correlated
     (re.compile(r"\b[0-9a-fA-F]{32,}\b|[A-Za-z0-9+_-]{40,}={0,2}"), None),
@@ -312,11 +312,12 @@ def configured(settings: Settings) -> list[AccountSpec]:
     return specs
 
 
-def choose(settings: Settings, token: str = "", account: str = "") -> AccountSpec:
+def choose(settings: Settings, given: str, account: str) -> AccountSpec:
     """The credential to check: given, QWEN_TOKEN, or a configured account (by id or alias)."""
-    if token or settings.doctor_token:
-        return parse_accounts(token or settings.doctor_token, one_per_line=True)[0]
-    specs = configured(settings)
+    if given.strip() or settings.doctor_token:
+        specs = parse_accounts(given.strip() or settings.doctor_token, one_per_line=True)
+    else:
+        specs = configured(settings)
     if account:
         specs = [s for s in specs if account in (s.id, "acct-" + s.id[:6])]
     if not specs:

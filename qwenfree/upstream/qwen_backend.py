@@ -142,8 +142,8 @@ class QwenBackend:
             return "signed in" + (" (with a refresh token)" if tokens.refresh else "")
 
         def refresh() -> str:
-            assert cred is not None
-            got["token"] = keeper.refresh_now(cred.key, cred)
+            held = parse(str(spec.token))
+            got["token"] = keeper.refresh_now(held.key, held)
             secret(got["token"])
             exp = jwt_exp(got["token"])
             return "new access token" + (
