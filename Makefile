@@ -4,6 +4,7 @@
 #   make serve    run the gateway (gunicorn + gevent) on $PORT (default 8000)
 #   make test     install dev requirements and run pytest ($PYTEST_ARGS is passed on)
 #   make demo     serve against the bundled fake chat.qwen.ai, fully offline
+#   make doctor   check, call by call, that the site works with your credential (paste its output)
 #   make bench    measure the gateway against a fake upstream; writes bench/RESULTS.md
 #   make help     list every target
 #
@@ -15,6 +16,8 @@ BIN         := $(VENV)/bin
 FAKE_PORT   ?= 9100
 PYTEST_ARGS ?=
 BENCH_ARGS  ?=
+# Passed to `python -m qwenfree.doctor`, e.g. DOCTOR_ARGS="--media --json".
+DOCTOR_ARGS ?=
 # Extra pip-compile options for `make lock`, e.g. LOCK_ARGS=--upgrade to move every pin.
 LOCK_ARGS   ?=
 # pip-tools version used by `make lock` (in a throwaway venv, never in .venv).
@@ -40,7 +43,7 @@ DEV_STAMP     := $(VENV)/.installed-dev-$(call checksum,$(RUNTIME_LOCK) $(DEV_LO
 LINT_PATHS := $(wildcard qwenfree tests bench soak wsgi.py gunicorn.conf.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev serve fake demo test lint lock clean bench bench-smoke
+.PHONY: help install dev serve fake demo doctor test lint lock clean bench bench-smoke
 
 help: ## list targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -71,6 +74,11 @@ demo: $(RUNTIME_STAMP) ## serve against the fake upstream (offline try-out)
 	echo "demo: fake chat.qwen.ai on 127.0.0.1:$(FAKE_PORT) (pid $$fake_pid)," \
 		"gateway pid $$serve_pid; Ctrl-C stops both"; \
 	wait $$serve_pid
+
+# Uses QWEN_TOKEN, or the configured accounts (QWENFREE_ACCOUNTS / _FILE), against the configured
+# site (QWENFREE_UPSTREAM_URL, QWENFREE_AUTH_URL); the report hides tokens, cookies and ids.
+doctor: $(RUNTIME_STAMP) ## check each call the gateway needs against the site (DOCTOR_ARGS=--media)
+	$(BIN)/python -m qwenfree.doctor $(DOCTOR_ARGS)
 
 test: $(DEV_STAMP) ## run the test suite (PYTEST_ARGS="-k sse -x" to narrow)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -138,6 +138,32 @@ def list_keys() -> Response:
     return web.json_response({"keys": keys, "rate_limit": ops.settings.rate_limit or None})
 
 
+@bp.post("/api/doctor")
+def run_doctor() -> Response:
+    """``make doctor`` for a configured account: the first usable one, or ``{"account": "<alias
+    or id>"}`` (``"media": true`` also draws a picture). The report is redacted."""
+    from qwenfree import doctor  # imports both backends; only this route needs them
+
+    raw = request.get_data(cache=True)
+    body = web.json_body() if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise errors.InvalidRequest("Send a JSON object, or nothing")
+    wanted = body.get("account")
+    pool = _roster().pool
+    states = pool.states()
+    if wanted:
+        states = [s for s in states if wanted in (s.record.id, s.alias)]
+        if not states:
+            raise errors.NotFound(f"No account '{wanted}'")
+    states = [s for s in states if s.state != "dead"] or states
+    if not states:
+        raise errors.NotFound("No account to check: add one first")
+    record = states[0].record
+    spec = AccountSpec(email=record.email, password=record.password, token=record.token)
+    report = doctor.run(pool.settings, spec, media=body.get("media") is True, store=pool.store)
+    return web.json_response(report)
+
+
 COUNTERS = ("requests", "failed", "input_tokens", "output_tokens")
 
 

@@ -95,6 +95,9 @@ class Settings:
     auth_url: str = "https://auth.qwen.ai"  # where refresh tokens are exchanged
     refresh_ahead: float = 180.0  # refresh an access token this long before it expires
     signin_interval: float = 5.0  # at most one sign-in per this many seconds (store-wide)
+    # The credential `make doctor` checks when none is given on its command line; read from
+    # QWEN_TOKEN (the name users already know), not a QWENFREE_ one. The gateway ignores it.
+    doctor_token: str = field(default="", repr=False)
     # Where prometheus_client keeps per-process files when gunicorn runs several workers; read
     # from PROMETHEUS_MULTIPROC_DIR (the library's own variable), not a QWENFREE_ one.
     metrics_multiproc_dir: str = ""
@@ -113,6 +116,8 @@ class Settings:
                 values[f.name] = _convert(default, raw)
             except ValueError as exc:
                 raise ValueError(f"QWENFREE_{f.name.upper()}: {exc}") from None
+        if doctor_token := env.get("QWEN_TOKEN", "").strip():
+            values["doctor_token"] = doctor_token
         if multiproc := env.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
             values["metrics_multiproc_dir"] = multiproc
         for url in ("upstream_url", "tongyi_url", "auth_url"):

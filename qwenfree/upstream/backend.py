@@ -15,7 +15,9 @@ from typing import Protocol
 from qwenfree import errors
 from qwenfree.catalog import ModelCatalog
 from qwenfree.events import Event, Usage
+from qwenfree.upstream.accounts import AccountSpec
 from qwenfree.upstream.client import UpstreamStream
+from qwenfree.upstream.credentials import TokenKeeper
 from qwenfree.upstream.turn import Turn
 
 
@@ -73,6 +75,18 @@ class Answer:
             self._on_close()
 
 
+@dataclass(frozen=True)
+class Probe:
+    """One step of ``make doctor``'s walk, as the site defines it: ``run`` makes the site's
+    calls for the step (the transport's observers see each) and returns what it found, in
+    words (redacted before anyone sees them); a raised error is the step's failure."""
+
+    step: str
+    run: Callable[[], str]
+    needs: tuple[str, ...] = ()  # steps that must have passed first (else this one is skipped)
+    skip: str = ""  # not run, for this reason (not offered by this site, not asked for)
+
+
 @dataclass(frozen=True, slots=True)
 class VideoJob:
     chat_id: str
@@ -112,6 +126,12 @@ class Backend(Protocol):
 
     def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a file the site generated."""
+
+    def diagnose(
+        self, spec: AccountSpec, keeper: TokenKeeper, media: bool, secret: Callable[[str], None]
+    ) -> list[Probe]:
+        """``make doctor``'s steps for this credential, each calling the site once; ``secret``
+        is told every token and id met, so the report can redact it."""
 
     def close(self) -> None: ...
 

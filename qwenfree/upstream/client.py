@@ -1,20 +1,19 @@
 """The HTTP transport to an upstream site (chat.qwen.ai by default, or Tongyi): one
-requests.Session per site and worker, streamed calls, and the only place where requests/urllib3
-exceptions and upstream statuses become our errors."""
+requests.Session per site and worker, streamed calls, and the only place where HTTP happens
+(``failures.py`` classifies what failed; ``observers`` hear of every call, for ``make doctor``)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
-import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from qwenfree import errors
@@ -22,64 +21,23 @@ from qwenfree.events import Event
 from qwenfree.settings import Settings
 from qwenfree.sse import SSEDecoder
 from qwenfree.upstream import browser, qwen
+from qwenfree.upstream.calls import CallRecord, Observer
 from qwenfree.upstream.cookies import CookieJars
+from qwenfree.upstream.failures import business_code, business_details, mapped_errors, status_error
 from qwenfree.upstream.site import Site
 
 log = logging.getLogger(__name__)
 MAX_ERROR_BODY = 1 << 20  # an error page larger than this is not worth reading
 
 
-@contextlib.contextmanager
-def mapped_errors(site: str = qwen.NAME) -> Iterator[None]:
-    """Translate transport exceptions, including those raised while a body is iterated."""
-    try:
-        yield
-    except (requests.ConnectTimeout, requests.ReadTimeout, urllib3.exceptions.TimeoutError) as exc:
-        raise errors.UpstreamTimeout(f"{site} did not answer in time") from exc
-    except requests.ConnectionError as exc:
-        if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
-            raise errors.UpstreamTimeout(f"{site} went silent mid-answer") from exc
-        raise errors.UpstreamUnavailable(f"cannot reach {site}") from exc
-    except (
-        requests.RequestException,
-        urllib3.exceptions.HTTPError,
-        OSError,
-    ) as exc:
-        raise errors.UpstreamUnavailable(f"the connection to {site} broke") from exc
-
-
-def status_error(
-    status: int, body: str, retry_after: str | None, site: Site | None = None
-) -> errors.QwenfreeError:
-    """Map a failed call's real status (and its body) to an error: what the body says wins
-    (a JSON business error, a challenge page), then the status."""
-    name = site.name if site else qwen.NAME
-    stripped = body.lstrip()
-    if stripped.startswith("<") and any(m in body for m in qwen.CHALLENGE_MARKERS):
-        return (site.page_error if site else qwen.page_error)(body)
-    if stripped.startswith("{"):
-        try:
-            parsed = json.loads(body)
-        except json.JSONDecodeError:
-            parsed = None
-        business_error = site.business_error if site else qwen.business_error
-        if isinstance(parsed, dict) and (err := business_error(parsed)) is not None:
-            return err
-    if status in (401, 403):
-        return errors.UpstreamTokenRejected(f"{name} refused the token (expired or invalid)")
-    if status == 429:
-        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
-        return errors.UpstreamRateLimited(f"{name} is rate limiting", retry_after=seconds)
-    if status >= 500:
-        return errors.UpstreamUnavailable(f"{name} answered HTTP {status}")
-    return errors.UpstreamRejected(f"{name} answered HTTP {status}")
-
-
 class UpstreamClient:
     """Owns the Session and the per-identity cookie jars; sends per-request credentials."""
 
-    def __init__(self, settings: Settings, site: Site | None = None) -> None:
+    def __init__(
+        self, settings: Settings, site: Site | None = None, observers: Sequence[Observer] = ()
+    ) -> None:
         self.site = site = site or qwen.site(settings)
+        self.observers = list(observers)  # each hears of every call once (make doctor)
         self.base = site.base
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         session = requests.Session()
@@ -128,39 +86,62 @@ class UpstreamClient:
     ) -> tuple[Any, list[str]]:
         """``json`` that also returns the answer's ``Set-Cookie`` lines (sign-in and refresh
         hand out tokens there)."""
-        with mapped_errors(self.site.name):
-            r = self._send(method, path, token, body, chat_id, base=base, cookies=cookies)
-            try:
-                text = r.text[:MAX_ERROR_BODY]
-            finally:
-                r.close()
-        status = self.status(r)
-        if status >= 400:
-            raise self._failed(method, path, r, status, text)
+        started, r, text = time.perf_counter(), None, ""
         try:
-            parsed = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError:
-            raise self._failed(method, path, r, status, text, self.site.page_error(text)) from None
-        if isinstance(parsed, dict) and (err := self.site.business_error(parsed)) is not None:
-            raise self._failed(method, path, r, status, text, err)
+            with mapped_errors(self.site.name):
+                r = self._send(method, path, token, body, chat_id, base=base, cookies=cookies)
+                try:
+                    text = r.text[:MAX_ERROR_BODY]
+                finally:
+                    r.close()
+            status = self.status(r)
+            if status >= 400:
+                raise self._failed(method, path, r, status, text)
+            try:
+                parsed = json.loads(text) if text.strip() else {}
+            except json.JSONDecodeError:
+                raise self._failed(
+                    method, path, r, status, text, self.site.page_error(text)
+                ) from None
+            if isinstance(parsed, dict) and (err := self.site.business_error(parsed)) is not None:
+                raise self._failed(method, path, r, status, text, err)
+        except errors.QwenfreeError as err:
+            self._observe(method, path, started, r, text, err)
+            raise
+        self._observe(method, path, started, r, "", None)
         return parsed, response_cookies(r)
 
     def stream(
         self, path: str, token: str, body: Any, *, chat_id: str | None = None
     ) -> UpstreamStream:
         """Open a streamed completion call; raise if its status already says it failed."""
-        with mapped_errors(self.site.name):
-            r = self._send("POST", path, token, body, chat_id, stream=True)
-            status = self.status(r)
-            if status >= 400:
-                try:
-                    text = r.raw.read(MAX_ERROR_BODY, decode_content=True).decode(
-                        "utf-8", "replace"
-                    )
-                finally:
-                    r.close()
-                raise self._failed("POST", path, r, status, text)
-        return UpstreamStream(r, self.site, lambda err: self._logged("POST", path, r, err))
+        started, r, text = time.perf_counter(), None, ""
+        try:
+            with mapped_errors(self.site.name):
+                r = self._send("POST", path, token, body, chat_id, stream=True)
+                status = self.status(r)
+                if status >= 400:
+                    try:
+                        text = r.raw.read(MAX_ERROR_BODY, decode_content=True).decode(
+                            "utf-8", "replace"
+                        )
+                    finally:
+                        r.close()
+                    raise self._failed("POST", path, r, status, text)
+        except errors.QwenfreeError as err:
+            self._observe("POST", path, started, r, text, err, stream=True)
+            raise
+        opened = r
+
+        def ended(err: errors.QwenfreeError | None, text: str, unparsed: tuple[str, ...]) -> None:
+            self._observe("POST", path, started, opened, text, err, stream=True, unparsed=unparsed)
+
+        return UpstreamStream(
+            r,
+            self.site,
+            lambda err: self._logged("POST", path, opened, err),
+            ended if self.observers else None,
+        )
 
     def status(self, r: requests.Response) -> int:
         """The real status: the site's header when it sets one (HTTP 200 on the wire)."""
@@ -228,7 +209,7 @@ class UpstreamClient:
         text: str = "",
     ) -> errors.QwenfreeError:
         """One line per upstream failure: enough to tell a drift of the site from the log."""
-        code = _business_code(text)
+        code = business_code(text)
         log.warning(
             "upstream failure: %s %s http=%s actual=%s code=%s profile=%s -> %s: %s",
             method,
@@ -241,6 +222,37 @@ class UpstreamClient:
             err.message[:200],
         )
         return err
+
+    def _observe(
+        self,
+        method: str,
+        path: str,
+        started: float,
+        r: requests.Response | None,
+        text: str,
+        err: errors.QwenfreeError | None,
+        *,
+        stream: bool = False,
+        unparsed: tuple[str, ...] = (),
+    ) -> None:
+        if not self.observers:
+            return
+        header = self.site.status_header
+        record = CallRecord(
+            method,
+            path.split("?", 1)[0],
+            r.status_code if r is not None else None,
+            r.headers.get(header) if r is not None and header else None,
+            (business_code(text) or None) if err is not None else None,
+            (business_details(text) or None) if err is not None else None,
+            time.perf_counter() - started,
+            err.kind if err is not None else None,
+            err.message if err is not None else None,
+            stream,
+            unparsed,
+        )
+        for observer in self.observers:
+            observer(record)
 
     def put(self, url: str, data: bytes, headers: dict[str, str]) -> None:
         """Upload bytes to the object storage URL an STS answer named (signed by the caller);
@@ -283,14 +295,6 @@ def response_cookies(r: requests.Response) -> list[str]:
     return list(getlist("Set-Cookie")) if getlist is not None else []
 
 
-def _business_code(text: str) -> str:
-    """The site's own error code in a failure body, for the log line (never its details)."""
-    found = re.search(r'"(?:code|errorCode)"\s*:\s*"([A-Za-z0-9_.:-]{1,60})"', text[:4096])
-    if found:
-        return found.group(1)
-    return "challenge" if any(m in text for m in qwen.CHALLENGE_MARKERS) else ""
-
-
 class UpstreamStream:
     """Iterates the neutral events of one completion; ``close()`` releases the connection.
 
@@ -303,13 +307,24 @@ class UpstreamStream:
         response: requests.Response,
         site: Site | None = None,
         on_error: Callable[[errors.QwenfreeError], errors.QwenfreeError] | None = None,
+        on_end: Callable[[errors.QwenfreeError | None, str, tuple[str, ...]], None] | None = None,
     ) -> None:
         self._response = response
         self._site = site
         self._on_error = on_error or (lambda err: err)
+        self._on_end = on_end  # once: when the body ended, failed or was closed
+        self._last = ""  # the failing body or frame, for on_end's code and details
         self.parser: Any = site.parser() if site else qwen.FrameParser()
 
     def __iter__(self) -> Iterator[Event]:
+        try:
+            yield from self._events()
+        except errors.QwenfreeError as err:
+            self._ended(err)
+            raise
+        self._ended(None)
+
+    def _events(self) -> Iterator[Event]:
         decoder = SSEDecoder()
         with mapped_errors(self._site.name if self._site else qwen.NAME):
             chunks = self._chunks()
@@ -322,11 +337,13 @@ class UpstreamStream:
                 raise self._on_error(self._body_error(chunk, chunks))
             while True:
                 for message in decoder.feed(chunk):
+                    self._last = message.data
                     yield from self.parser.parse(message.data)
                 chunk = next(chunks, b"")
                 if not chunk:
                     break
             for message in decoder.finish():
+                self._last = message.data
                 yield from self.parser.parse(message.data)
         if self.parser.answered and not getattr(self.parser, "finished", True):
             # A body that stops cleanly between frames, before the answer's end mark, is a
@@ -335,6 +352,13 @@ class UpstreamStream:
 
     def close(self) -> None:
         self._response.close()
+        self._ended(None)
+
+    def _ended(self, err: errors.QwenfreeError | None) -> None:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            unparsed = tuple(getattr(self.parser, "unknown", ()))
+            on_end(err, self._last if err is not None else "", unparsed)
 
     def _chunks(self) -> Iterator[bytes]:
         raw = self._response.raw
@@ -351,7 +375,7 @@ class UpstreamStream:
             body.extend(chunk)
             if len(body) > MAX_ERROR_BODY:
                 break
-        text = body.decode("utf-8", "replace")
+        text = self._last = body.decode("utf-8", "replace")
         page_error = self._site.page_error if self._site else qwen.page_error
         business_error = self._site.business_error if self._site else qwen.business_error
         if text.lstrip().startswith("<"):

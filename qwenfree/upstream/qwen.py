@@ -187,6 +187,9 @@ class FrameParser:
         self._thought_items = 0  # complete summary items already emitted
         self._thought_tail = 0  # characters emitted of the item in progress
         self._pictures: set[str] = set()  # edited pictures already emitted
+        # Frames and fields of a shape this parser does not know (the site changed): skipped
+        # here, named by ``make doctor``. A few, described by keys only (never content).
+        self.unknown: list[str] = []
 
     def parse(self, payload: str) -> list[Event]:
         """Events for one SSE data payload; raise on an in-band error."""
@@ -208,6 +211,7 @@ class FrameParser:
             return self._frame(frame)
         except (TypeError, AttributeError, ValueError) as exc:
             # The site changes without notice: a reshaped frame is a clear 502, not a crash.
+            self._note(f"a frame with keys {sorted(frame)[:8]} ({exc.__class__.__name__})")
             raise errors.UpstreamProtocolError(
                 "chat.qwen.ai sent a frame of an unknown shape"
             ) from exc
@@ -219,7 +223,13 @@ class FrameParser:
             created = frame["response.created"] or {}
             self.created_id = self.created_id or created.get("response_id")
             return []
+        if not isinstance(frame.get("choices"), list) and "usage" not in frame:
+            self._note(f"a frame with keys {sorted(frame)[:8]} (no choices list)")
         return self._choices(frame)
+
+    def _note(self, what: str) -> None:
+        if what not in self.unknown and len(self.unknown) < 5:
+            self.unknown.append(what)
 
     def _choices(self, frame: dict[str, Any]) -> list[Event]:
         rid = frame.get("response_id")
@@ -232,7 +242,11 @@ class FrameParser:
             self.usage = _usage(frame["usage"])
         out: list[Event] = []
         for choice in frame.get("choices") or ():
-            delta = (choice or {}).get("delta") or {}
+            delta = (choice or {}).get("delta")
+            if not isinstance(delta, dict):
+                keys = sorted(choice)[:8] if isinstance(choice, dict) else type(choice).__name__
+                self._note(f"choices[].delta missing (choice keys {keys})")
+                continue
             out.extend(self._delta(delta))
         return out
 
@@ -241,6 +255,8 @@ class FrameParser:
         if delta.get("status") == "finished" and phase in END_PHASES:
             self.finished = True
         content = delta.get("content")
+        if content is not None and not isinstance(content, str):
+            self._note(f"choices[].delta.content is a {type(content).__name__} (phase {phase})")
         content = content if isinstance(content, str) else ""
         extra = delta.get("extra") or {}
         if phase == "answer" or (phase is None and delta.get("role") == "assistant"):

@@ -149,6 +149,7 @@ class TongyiParser:
         self.created_id: str | None = None
         self._sent: dict[str, int] = {}  # content type -> characters emitted
         self._images: set[str] = set()
+        self.unknown: list[str] = []  # shapes not understood, by keys only (make doctor)
 
     def parse(self, payload: str) -> list[Event]:
         """Events for one SSE data payload; raise on an in-band error."""
@@ -173,7 +174,10 @@ class TongyiParser:
         self.msg_id = str(frame.get("msgId") or self.msg_id)
         self.response_id = self.msg_id or None
         out: list[Event] = []
-        for part in frame.get("contents") or ():
+        contents = frame.get("contents")
+        if not isinstance(contents, list) and "msgStatus" not in frame:
+            self._note(f"a frame with keys {sorted(frame)[:8]} (no contents list)")
+        for part in contents or ():
             out += self._part(part)
         if frame.get("msgStatus") == "finished":
             self.finished = True
@@ -187,6 +191,8 @@ class TongyiParser:
         kind = str(part.get("contentType") or "text")
         content = part.get("content")
         if not isinstance(content, str):
+            if content is not None:
+                self._note(f"contents[].content is a {type(content).__name__} ({kind})")
             return []
         if kind == "text2image" or part.get("contentFrom") == "text2image":
             return self._image_urls(content)
@@ -200,6 +206,10 @@ class TongyiParser:
             return [ReasoningDelta(content[sent:])]
         self.answered = True
         return [TextDelta(content[sent:])]
+
+    def _note(self, what: str) -> None:
+        if what not in self.unknown and len(self.unknown) < 5:
+            self.unknown.append(what)
 
     def _image_urls(self, content: str) -> list[Event]:
         out: list[Event] = []

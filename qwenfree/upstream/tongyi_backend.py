@@ -7,13 +7,18 @@ naming the previous message (``parentMsgId``). Text and search only. Bodies and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from qwenfree import errors
 from qwenfree.catalog import ModelCatalog
 from qwenfree.chats import ChatJanitor
+from qwenfree.events import TextDelta
 from qwenfree.settings import Settings
 from qwenfree.upstream import tongyi
-from qwenfree.upstream.backend import Answer, VideoJob, first_event
+from qwenfree.upstream.accounts import AccountSpec
+from qwenfree.upstream.backend import Answer, Probe, VideoJob, first_event
 from qwenfree.upstream.client import UpstreamClient
+from qwenfree.upstream.credentials import TokenKeeper
 from qwenfree.upstream.paths import HEX32, shaped
 from qwenfree.upstream.turn import Turn
 
@@ -76,6 +81,49 @@ class TongyiBackend:
 
     def close(self) -> None:
         self.client.close()
+
+    def diagnose(
+        self, spec: AccountSpec, keeper: TokenKeeper, media: bool, secret: Callable[[str], None]
+    ) -> list[Probe]:
+        """Tongyi's equivalents of chat.qwen.ai's steps: a ticket neither refreshes nor
+        uploads, and the first answer opens the session that is then deleted."""
+        ticket = str(spec.token)
+        model = self.settings.tongyi_default_model
+        session: dict[str, str] = {}
+
+        def check() -> str:
+            if not self.check(ticket):
+                raise errors.UpstreamTokenRejected(f"{self.name} refused the ticket")
+            return "ticket accepted"
+
+        def complete() -> str:
+            turn = Turn(model, "t2t", False, None, "Reply with the single word: ok")
+            answer = self._start(turn, ticket, "", "")
+            try:
+                events = list(answer.events)
+            finally:
+                answer.close()
+            session["id"] = answer.chat_id
+            secret(answer.chat_id)
+            text = "".join(e.text for e in events if isinstance(e, TextDelta))
+            return f"answered {len(text)} characters in {len(events)} events"
+
+        def delete() -> str:
+            self.delete_chat(session["id"], ticket)
+            return "session deleted"
+
+        text_only = "Tongyi tickets carry text only"
+        return [
+            Probe("credential form", lambda: "Tongyi ticket"),
+            Probe("refresh", lambda: "", skip="Tongyi tickets do not refresh"),
+            Probe("credential check", check),
+            Probe("model list", lambda: f"built in, using {model}", ("credential check",)),
+            Probe("create chat", lambda: "", skip="the first answer opens the session"),
+            Probe("completion (stream)", complete, ("credential check",)),
+            Probe("delete chat", delete, ("completion (stream)",)),
+            Probe("upload credential (STS)", lambda: "", skip=text_only),
+            Probe("image (t2i)", lambda: "", skip=text_only),
+        ]
 
     def _start(self, turn: Turn, token: str, session_id: str, parent_id: str) -> Answer:
         body = tongyi.conversation_body(
