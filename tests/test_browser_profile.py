@@ -140,3 +140,12 @@ def test_an_expired_token_in_the_status_header_is_a_rejected_token(site, start_g
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=TOKEN, max_retries=0)
     with pytest.raises(openai.AuthenticationError):  # pass-through: the caller's credential
         client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_an_answer_of_an_unknown_shape_is_named_as_such(site, start_gateway, settings):
+    gateway = start_gateway(settings)
+    site.enqueue(fu.unknown_frame(shape="output"))
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=TOKEN, max_retries=0)
+    with pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+    assert "shape" in str(info.value) and "make doctor" in str(info.value)

@@ -159,11 +159,19 @@ class Backends:
             backend.close()
 
 
-def first_event(stream: Iterable[Event], site: str) -> Iterator[Event]:
-    """The answer's events once its first one arrived, so failures surface before any byte."""
+def first_event(stream: Iterable[Event], site: str, source: object = None) -> Iterator[Event]:
+    """The answer's events once its first one arrived, so failures surface before any byte.
+    ``source``: the upstream stream whose parser notes frames it did not understand."""
     events = iter(stream)
     first = next(events, None)
     if first is None:
+        # Frames arrived but none was understood: the site changed, not the account's quota.
+        notes = getattr(getattr(source or stream, "parser", None), "unknown", None)
+        if notes:
+            raise errors.UpstreamProtocolError(
+                f"{site} answered in a shape this gateway does not know ({notes[0]}); "
+                "the site may have changed: run make doctor and report its output"
+            )
         raise errors.UpstreamEmpty(
             f"{site} returned an empty answer (the account may be rate limited)"
         )

@@ -273,7 +273,7 @@ class QwenBackend:
             events: Iterator[Event] = iter(upstream)
             if turn.chat_type == "t2i":
                 events = self._drawn(answer, events)
-            answer.events = first_event(events, self.name)
+            answer.events = first_event(events, self.name, upstream)
             return answer
         except BaseException:
             if upstream is not None:
