@@ -34,8 +34,9 @@ class Settings:
     header_timeout: float = 5.0
     body_timeout: float = 30.0
     # Largest request body (KiB) we send upstream: the chat.qwen.ai WAF answers bodies above
-    # ~128 KB with a captcha. Longer conversations get the dialect's "prompt is too long" error
-    # (so clients compact) instead of being sent; 0 disables the check.
+    # ~128 KB with a captcha. Longer conversations travel partly as attached text files
+    # (long_prompt.py); where a site takes no files (Tongyi) they get the dialect's "prompt is
+    # too long" error (so clients compact); 0 disables the check.
     max_prompt_kb: int = 120
     # Tool descriptions longer than this are cut (at a paragraph or sentence end) in the prompt:
     # Claude Code's 24 tools describe themselves in ~45 KB. 0 keeps them whole.

@@ -49,6 +49,8 @@ def chat(chat_id: str) -> str:
 
 
 class QwenBackend:
+    takes_text_files = True  # documents, through the STS + OSS upload (files.py)
+
     def __init__(
         self,
         settings: Settings,

@@ -1,0 +1,182 @@
+"""Long conversations travel partly as attached text files (issue 18; qwenfree/long_prompt.py).
+
+The fake's WAF punishes completion bodies above the safe size, and the fake model answers
+"What is the codeword?" only from what it can read: the message text and its parsed text
+attachments (tests/fake/README.md "Attached text files").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import requests
+
+from tests import fake_upstream as fu
+from tests.conftest import TOKEN
+from tests.test_anthropic import captured, sse_events
+
+SAFE = 120 * 1024  # Settings.max_prompt_kb's default, in bytes
+CODEWORD = "PAPAYA-42"
+QUESTION = "What is the codeword?"
+
+
+@pytest.fixture
+def gateway(start_gateway, settings):
+    return start_gateway(dataclasses.replace(settings, poll_interval=0.02))  # parse polls
+
+
+def claude_code_conversation(target: int, codeword: str = CODEWORD) -> dict:
+    """The captured Claude Code request (system prompt, 24 tools) with a history of file reads
+    growing to about ``target`` bytes; the codeword is told only in the first turn."""
+    body, _ = captured(1)
+    messages: list[dict] = [
+        {"role": "user", "content": f"Remember this: the codeword is {codeword}."},
+        {"role": "assistant", "content": [{"type": "text", "text": "Noted."}]},
+    ]
+    n = 0
+    while len(json.dumps(body | {"messages": messages})) < target:
+        n += 1
+        lines = "".join(f"{i:6}\tline {i} of module_{n}.py: value = {i * n}\n" for i in range(400))
+        messages += [
+            {"role": "user", "content": f"Read module_{n}.py"},
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": f"toolu_{n:04d}",
+                        "name": "Read",
+                        "input": {"file_path": f"/w/module_{n}.py"},
+                    }
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": f"toolu_{n:04d}", "content": lines}
+                ],
+            },
+        ]
+    messages.append({"role": "user", "content": QUESTION})
+    return body | {"messages": messages}
+
+
+def post(gateway, body: dict) -> requests.Response:
+    headers = {"x-api-key": TOKEN, "anthropic-version": "2023-06-01"}
+    return requests.post(gateway.url + "/v1/messages?beta=true", json=body, headers=headers)
+
+
+def answer_text(response: requests.Response) -> str:
+    events = sse_events(response)
+    return "".join(d["delta"].get("text", "") for n, d in events if n == "content_block_delta")
+
+
+def attached(fake, completion) -> list[fu.StoredFile]:
+    ids = [f["id"] for f in completion.json["messages"][0]["files"]]
+    return [fake.files[i] for i in ids]
+
+
+def uploads(fake) -> int:
+    return sum(r.method == "PUT" and r.path.startswith("/oss/") for r in fake.requests)
+
+
+def test_a_600_kb_claude_code_conversation_is_answered_from_attached_files(gateway, fake):
+    fake.max_body = SAFE  # the WAF: a larger completion body is punished
+    body = claude_code_conversation(600_000)
+    assert len(json.dumps(body)) >= 600_000 and len(body["tools"]) == 24
+
+    r = post(gateway, body)
+
+    assert r.status_code == 200, r.text
+    assert answer_text(r) == f"The codeword is {CODEWORD}."
+    assert all(len(c.body) < SAFE for c in fake.completions())
+    sent = fake.last_completion()
+    content = sent.json["messages"][0]["content"]
+    assert CODEWORD not in content  # the model could only have read it in a file
+    assert content.startswith("The earlier part of this conversation is in the attached text")
+    assert content.endswith("</tool_use>, then stop.")  # the closing rules come last...
+    assert QUESTION in content and '<tool name="Read">' in content  # ...the question, the tools
+    files = attached(fake, sent)
+    assert [f.name for f in files] == [f"conversation-{i}.txt" for i in range(1, len(files) + 1)]
+    assert 2 <= len(files) <= 4 and all(f.content_type == "text/plain" for f in files)
+    moved = "".join(f.data.decode() for f in files)
+    assert f"the codeword is {CODEWORD}" in moved and "module_1.py: value" in moved
+    assert QUESTION not in moved
+    last_read = body["messages"][-2]["content"][0]["content"]
+    assert last_read.splitlines()[-1] in content  # the newest tool result stayed in the text
+    assert len(moved) + len(content) > 500_000  # nothing was dropped
+
+
+def test_a_growing_conversation_uploads_only_the_file_that_changed(gateway, fake):
+    fake.max_body = SAFE
+    seen: list[tuple[int, int, int]] = []  # (body bytes, files attached, uploads this turn)
+    known: set[bytes] = set()  # contents attached in an earlier turn
+    for target in range(300_000, 500_000, 25_000):
+        before = uploads(fake)
+        r = post(gateway, claude_code_conversation(target))
+        assert r.status_code == 200 and answer_text(r) == f"The codeword is {CODEWORD}."
+        completion = fake.last_completion()
+        files = [f.data for f in attached(fake, completion)]
+        assert uploads(fake) - before == len(set(files) - known)  # cached by content
+        known |= set(files)
+        seen.append((len(completion.body), len(files), uploads(fake) - before))
+    assert all(size < SAFE for size, _, _ in seen)
+    assert seen[0][2] == seen[0][1] >= 2  # the first turn uploads every file
+    # then the open (last) file, and the one before it when it just closed
+    assert all(1 <= count <= 2 for _, _, count in seen[1:])
+    assert sum(count for _, _, count in seen[1:]) < len(seen[1:]) * 1.5
+
+
+def test_a_prompt_that_fits_travels_as_text_alone(gateway, fake):
+    r = post(gateway, claude_code_conversation(60_000))
+    assert r.status_code == 200 and answer_text(r) == f"The codeword is {CODEWORD}."
+    assert fake.last_completion().json["messages"][0]["files"] == []
+    assert uploads(fake) == 0
+
+
+def test_openai_and_gemini_conversations_travel_as_files_too(gateway, fake):
+    fake.max_body = SAFE
+    filler = [
+        {"role": "user", "content": f"Note {i}: " + "lorem ipsum " * 2000} for i in range(20)
+    ]  # about 480 KB
+    history = [{"role": "user", "content": f"The codeword is {CODEWORD}."}, *filler]
+    openai_body = {"model": "auto", "messages": [*history, {"role": "user", "content": QUESTION}]}
+    r = requests.post(
+        gateway.url + "/v1/chat/completions",
+        json=openai_body,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == f"The codeword is {CODEWORD}."
+    contents = [{"role": "user", "parts": [{"text": m["content"]}]} for m in history]
+    contents.append({"role": "user", "parts": [{"text": QUESTION}]})
+    r = requests.post(
+        gateway.url + "/v1beta/models/gemini-2.5-flash:generateContent",
+        json={"contents": contents},
+        headers={"x-goog-api-key": TOKEN},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["candidates"][0]["content"]["parts"][0]["text"] == (
+        f"The codeword is {CODEWORD}."
+    )
+    assert all(len(c.body) < SAFE for c in fake.completions())
+    assert all(c.json["messages"][0]["files"] for c in fake.completions())
+
+
+def test_tongyi_tickets_still_get_the_refusal(start_gateway, settings, fake):
+    from tests import fake_tongyi as ft
+
+    tongyi = ft.FakeTongyi().start()
+    try:
+        configured = dataclasses.replace(settings, tongyi_tickets=True, tongyi_url=tongyi.url)
+        gateway = start_gateway(configured)
+        body = {"model": "auto", "messages": [{"role": "user", "content": "x" * 200_000}]}
+        headers = {"Authorization": "Bearer tongyi-sso-ticket-0001"}
+        r = requests.post(gateway.url + "/v1/chat/completions", json=body, headers=headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["message"].startswith("prompt is too long: ")
+        assert tongyi.conversations() == []
+    finally:
+        tongyi.stop()
