@@ -180,3 +180,23 @@ def test_tongyi_tickets_still_get_the_refusal(start_gateway, settings, fake):
         assert tongyi.conversations() == []
     finally:
         tongyi.stop()
+
+
+def test_a_refreshed_token_of_the_same_account_reuses_the_uploads(gateway, fake):
+    fake.mode = fu.SEP_2026  # 15-minute tokens; files belong to the account
+    fake.max_body = SAFE
+    body = claude_code_conversation(300_000)
+    headers = {"anthropic-version": "2023-06-01"}
+    first, refreshed = fu.mint_token("acct-1"), fu.mint_token("acct-1", exp=int(2e9))
+    for token in (first, refreshed):
+        r = requests.post(
+            gateway.url + "/v1/messages", json=body, headers=headers | {"x-api-key": token}
+        )
+        assert r.status_code == 200 and answer_text(r) == f"The codeword is {CODEWORD}.", r.text
+    assert uploads(fake) == len(attached(fake, fake.last_completion())) >= 2
+    r = requests.post(
+        gateway.url + "/v1/messages",
+        json=body,
+        headers=headers | {"x-api-key": fu.mint_token("acct-2")},
+    )
+    assert r.status_code == 200 and uploads(fake) == 2 * len(attached(fake, fake.last_completion()))
