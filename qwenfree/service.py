@@ -270,6 +270,7 @@ class ChatService:
             handle.chat_id if handle else None,
             handle.response_id if handle else None,
             plan.tokens,
+            bool(conversation.tools),
         )
 
     def _video(
