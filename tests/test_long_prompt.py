@@ -13,6 +13,7 @@ import json
 import pytest
 import requests
 
+from qwenfree import long_prompt, prompt
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
 from tests.test_anthropic import captured, sse_events
@@ -200,3 +201,60 @@ def test_a_refreshed_token_of_the_same_account_reuses_the_uploads(gateway, fake)
         headers=headers | {"x-api-key": fu.mint_token("acct-2")},
     )
     assert r.status_code == 200 and uploads(fake) == 2 * len(attached(fake, fake.last_completion()))
+
+
+# ------------------------------------------------------------------------------ the split itself
+
+
+def sections(n: int, size: int = 10_000, system: str = "Be terse.") -> prompt.Sections:
+    turns = tuple(
+        ("user" if i % 2 == 0 else "assistant", f"turn {i} " + "y" * size) for i in range(n)
+    )
+    return prompt.Sections(system, '<tool name="Read">catalog</tool>', turns, "Rules: call.")
+
+
+def test_closed_files_stay_byte_identical_as_the_conversation_grows():
+    budget = 100_000
+    before = long_prompt.split(sections(60), budget)
+    # more turns, one of them with a line of '=' that forces a longer fence where it lands
+    grown = sections(60)
+    grown = dataclasses.replace(
+        grown, messages=grown.messages + (("user", "=" * 30 + "\nnew"),) * 3 + sections(5).messages
+    )
+    after = long_prompt.split(grown, budget)
+    assert before is not None and after is not None
+    assert len(before.files) >= 3
+    closed = before.files[:-1]
+    assert [f.digest for f in after.files[: len(closed)]] == [f.digest for f in closed]
+    assert after.files[len(closed)].digest != before.files[-1].digest  # the open one grew
+    sizes = [len(f.data) for f in after.files]
+    assert sizes[0] >= long_prompt.CHUNK_BYTES and sizes[1] >= 2 * long_prompt.CHUNK_BYTES
+    assert len(after.files) <= long_prompt.MAX_FILES
+
+
+def test_the_message_keeps_directive_tools_newest_turns_and_rules():
+    s = sections(30, system="S" * 35_000)
+    split = long_prompt.split(s, 40_000)
+    assert split is not None and prompt.wire_size(split.text) <= 40_000
+    text = split.text
+    assert text.startswith("The earlier part of this conversation is in the attached text files")
+    assert '<tool name="Read">catalog</tool>' in text and text.endswith("Rules: call.")
+    assert "turn 29 " in text and "turn 28 " in text and "turn 0 " not in text
+    assert "S" * 35_000 not in text  # the system prompt did not fit: it opens the first file
+    first = split.files[0].data.decode()
+    assert first.startswith("Part 1 of the conversation so far.") and "S" * 35_000 in first
+    moved = "".join(f.data.decode() for f in split.files)
+    kept = [i for i in range(30) if f"turn {i} " in text]
+    assert kept == list(range(kept[0], 30))  # the kept turns are the newest, contiguous
+    assert all(f"turn {i} " in moved for i in range(kept[0]))
+
+
+def test_a_newest_turn_too_large_for_the_message_moves_too():
+    s = prompt.Sections("", "", (("user", "a"), ("user", "z" * 50_000)), "")
+    split = long_prompt.split(s, 10_000)
+    assert split is not None and "z" * 50_000 in split.files[-1].data.decode()
+    assert split.text.startswith("The earlier part") and "z" * 100 not in split.text
+
+
+def test_no_split_when_even_the_directive_does_not_fit():
+    assert long_prompt.split(sections(3), 100) is None
