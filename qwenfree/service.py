@@ -14,7 +14,10 @@ upstream chat is asked once more with a follow-up message before ``MessageStart`
 
 Images and files in the conversation are loaded once per request, before any token is tried
 (``attachments.py``; a bad file is the caller's fault), and handed to the backend in the
-``Turn``, which uploads them per token. Drawing modes (``media.py``) send
+``Turn``, which uploads them per token. A conversation longer than the model's context length
+is refused before any token is tried (as ``count_tokens`` counts it); one too large for a single
+request body keeps its recent part in the message and travels otherwise as attached text files
+(``long_prompt.py``) where the backend takes them. Drawing modes (``media.py``) send
 the latest user text: ``t2i`` and ``image_edit`` answer like chat, ``t2v`` with a task polled
 until the video is ready.
 """
