@@ -22,16 +22,19 @@ files travel as attachments of the upstream message (``attachments.py``); in the
 appears where it was sent, by the label of its attachment (``[attached image 1]``).
 
 Size: the WAF in front of chat.qwen.ai challenges request bodies above ~128 KB, so a prompt is
-measured as it travels (JSON-escaped; non-ASCII as ``\\uXXXX``) and refused above
-``Settings.max_prompt_kb``. The same measure estimates tokens: one per 4 bytes of the escaped
-text (about 4 characters of English, 1.5 tokens per CJK character), which keeps
-``count_tokens`` and the refusal consistent with each other.
+measured as it travels (JSON-escaped; non-ASCII as ``\\uXXXX``); above
+``Settings.max_prompt_kb`` its older part moves into attached files (``long_prompt.py``) or,
+where a site takes none, it is refused (``check_size``). The same measure estimates tokens: one
+per 4 bytes of the escaped text (about 4 characters of English, 1.5 tokens per CJK character);
+the service refuses a conversation whose estimate exceeds the model's context length, and
+``count_tokens`` reports the same estimate, so the two agree.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from qwenfree import errors
 from qwenfree.conversation import (
@@ -57,6 +60,50 @@ BYTES_PER_TOKEN = 4
 ENVELOPE_BYTES = 2048  # the rest of the upstream request body around the prompt text
 
 
+@dataclass(frozen=True, slots=True)
+class Sections:
+    """A prompt before it is joined into one text: the parts ``long_prompt`` may move into
+    attached files. ``system`` and ``preface`` are empty in a continued chat (it has them)."""
+
+    system: str  # the caller's system prompt
+    preface: str  # the tool catalog and rules
+    messages: tuple[tuple[str, str], ...]  # (role, rendered text), oldest first
+    closing: str  # the rules for this reply, restated last
+
+    def head(self) -> str:
+        """The opening system section's text: the caller's system prompt, then the tools."""
+        return "\n\n".join(s for s in (self.system, self.preface) if s)
+
+    def text(self) -> str:
+        """The whole prompt as one message text."""
+        parts = [("system", self.head())] if self.head() else []
+        parts += self.messages
+        if self.closing:
+            parts.append(("system", self.closing))
+        return join(parts)
+
+
+def sections(
+    conversation: Conversation,
+    params: GenerationParams,
+    messages: tuple[Message, ...] | None = None,
+    *,
+    description_chars: int = 0,
+    labels: Mapping[Part, str] | None = None,
+) -> Sections:
+    """The parts of the upstream message for this reply (see ``build``)."""
+    rules = OutputRules.of(conversation, params, description_chars)
+    whole = messages is None
+    msgs = conversation.messages if messages is None else messages
+    names = _call_names(conversation.messages)
+    return Sections(
+        (conversation.system or "") if whole else "",
+        rules.preface() if whole else "",
+        tuple((m.role, render_parts(m, names, labels)) for m in msgs),
+        rules.closing(),
+    )
+
+
 def build(
     conversation: Conversation,
     params: GenerationParams,
@@ -68,18 +115,17 @@ def build(
     """The upstream message for this reply; ``messages`` (a continued chat's new turn) omits
     the system section, which the upstream chat already has. Tool descriptions are cut to
     ``description_chars`` (0: whole); ``labels`` names the attachment of an image or file."""
-    rules = OutputRules.of(conversation, params, description_chars)
-    system = None
-    if messages is None:
-        system = "\n\n".join(s for s in (conversation.system, rules.preface()) if s) or None
-    msgs = conversation.messages if messages is None else messages
-    return _render(system, msgs, _call_names(conversation.messages), rules.closing(), labels)
+    return sections(
+        conversation, params, messages, description_chars=description_chars, labels=labels
+    ).text()
 
 
 def flatten(conversation: Conversation, messages: tuple[Message, ...] | None = None) -> str:
     """Render the system prompt and ``messages`` (default: all) as one message text."""
     msgs = conversation.messages if messages is None else messages
-    return _render(conversation.system, msgs, _call_names(conversation.messages))
+    names = _call_names(conversation.messages)
+    parts = [("system", conversation.system)] if conversation.system else []
+    return join(parts + [(m.role, render_parts(m, names)) for m in msgs])
 
 
 def new_turn(conversation: Conversation) -> tuple[Message, ...]:
@@ -134,41 +180,45 @@ def count_tokens(
     return estimate_tokens(build(conversation, params, description_chars=description_chars))
 
 
+def budget(max_kb: int, extra_bytes: int = 0) -> int:
+    """Bytes of prompt text (as it travels) that fit a body of ``max_kb`` KiB; ``extra_bytes``:
+    the rest of the body beyond the usual envelope (attachment entries)."""
+    return max_kb * 1024 - ENVELOPE_BYTES - extra_bytes
+
+
+def fits(text: str, max_kb: int, extra_bytes: int = 0) -> bool:
+    """Does the text fit the safe body size (``max_kb`` 0: any size does)?"""
+    return max_kb <= 0 or wire_size(text) <= budget(max_kb, extra_bytes)
+
+
 def check_size(text: str, max_kb: int, extra_bytes: int = 0) -> None:
     """Refuse a prompt the upstream would challenge; the message follows Anthropic's wording
     (clients such as Claude Code compact their history when they read it). ``extra_bytes``: the
     rest of the body beyond the usual envelope (attachment entries)."""
-    if max_kb <= 0:
+    if fits(text, max_kb, extra_bytes):
         return
-    budget = max_kb * 1024 - ENVELOPE_BYTES - extra_bytes
-    size = wire_size(text)
-    if size > budget:
-        # Exactly Anthropic's wording: Claude Code matches it (and reads both numbers) to
-        # start its automatic compaction.
-        raise errors.PromptTooLong(  # the size once: json.dumps of a 30 MB text takes ~0.1 s
-            f"prompt is too long: {-(-size // BYTES_PER_TOKEN)} tokens > "
-            f"{budget // BYTES_PER_TOKEN} maximum",
-            param="messages",
-        )
+    raise too_long(estimate_tokens(text), budget(max_kb, extra_bytes) // BYTES_PER_TOKEN)
 
 
-def _render(
-    system: str | None,
-    msgs: Iterable[Message],
-    names: Mapping[str, str],
-    closing: str = "",
-    labels: Mapping[Part, str] | None = None,
-) -> str:
-    sections = [(m.role, render_parts(m, names, labels)) for m in msgs]
-    if system:
-        sections.insert(0, ("system", system))
-    if closing:
-        sections.append(("system", closing))
-    if len(sections) == 1 and sections[0][0] == "user":
-        return sections[0][1]
-    fence = _fence(text for _, text in sections)
-    body = "\n".join(f"{fence} {role} {fence}\n{text}" for role, text in sections)
-    return PREAMBLE + "\n\n" + body
+def too_long(tokens: int, maximum: int) -> errors.PromptTooLong:
+    """Anthropic's refusal, word for word: Claude Code matches it (and reads both numbers) to
+    start its automatic compaction."""
+    return errors.PromptTooLong(
+        f"prompt is too long: {tokens} tokens > {maximum} maximum", param="messages"
+    )
+
+
+def join(parts: Sequence[tuple[str, str]], preamble: str = PREAMBLE) -> str:
+    """Sections as one text under ``preamble``; a lone user section is sent as it is."""
+    if len(parts) == 1 and parts[0][0] == "user":
+        return parts[0][1]
+    return preamble + "\n\n" + headed(parts)
+
+
+def headed(parts: Sequence[tuple[str, str]]) -> str:
+    """Each section under its header line, with a fence no line of the contents starts with."""
+    fence = _fence(text for _, text in parts)
+    return "\n".join(f"{fence} {role} {fence}\n{text}" for role, text in parts)
 
 
 def _call_names(messages: Iterable[Message]) -> dict[str, str]:

@@ -14,18 +14,22 @@ upstream chat is asked once more with a follow-up message before ``MessageStart`
 
 Images and files in the conversation are loaded once per request, before any token is tried
 (``attachments.py``; a bad file is the caller's fault), and handed to the backend in the
-``Turn``, which uploads them per token. Drawing modes (``media.py``) send
+``Turn``, which uploads them per token. A conversation longer than the model's context length
+is refused before any token is tried (as ``count_tokens`` counts it); one too large for a single
+request body keeps its recent part in the message and travels otherwise as attached text files
+(``long_prompt.py``) where the backend takes them. Drawing modes (``media.py``) send
 the latest user text: ``t2i`` and ``image_edit`` answer like chat, ``t2v`` with a task polled
 until the video is ready.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from qwenfree import attachments, errors, media, meter, prompt
+from qwenfree import attachments, errors, long_prompt, media, meter, prompt
 from qwenfree.catalog import ModelInfo
 from qwenfree.chats import ChatJanitor
 from qwenfree.conversation import Conversation, GenerationParams, Message
@@ -57,6 +61,7 @@ class Plan:
     chat_type: str
     files: attachments.RequestFiles | None = None  # this request's images and files, loaded once
     size: str | None = None  # aspect ratio of a picture or video
+    tokens: int = 0  # the whole prompt's estimate (count_tokens), checked against the model's
 
 
 class ChatService:
@@ -94,6 +99,19 @@ class ChatService:
         size = media.aspect_ratio(params.extra.get("size"))
         return Plan(model, thinking, params.thinking_budget, chat_type, files, size)
 
+    def _within_context(
+        self, plan: Plan, conversation: Conversation, params: GenerationParams
+    ) -> Plan:
+        """Refuse a conversation longer than the model's own context (the site's
+        ``max_context_length``), measured as ``count_tokens`` measures it, so the two agree;
+        the wording is Anthropic's, which Claude Code reads to compact its history."""
+        if plan.chat_type in media.DRAWING:
+            return plan
+        counted = self.count_tokens(conversation, params)
+        if counted > plan.model.context_length:
+            raise prompt.too_long(counted, plan.model.context_length)
+        return dataclasses.replace(plan, tokens=counted)
+
     def stream(
         self, conversation: Conversation, params: GenerationParams, tokens: Sequence[str]
     ) -> Iterator[Event]:
@@ -104,6 +122,7 @@ class ChatService:
         metered = meter.current() or meter.Meter("")  # kept: later events may run elsewhere
         rules = OutputRules.of(conversation, params)
         plan = self.plan(params, self.router.catalog_token(tokens))
+        plan = self._within_context(plan, conversation, params)
         metered.model = plan.model.id if plan.model.known else "other"
         handle = Handle.parse(params.continuation)
         media.preload(plan.chat_type, plan.files, conversation, continuing=handle is not None)
@@ -214,14 +233,16 @@ class ChatService:
         if handle is not None and handle.token_fp == fp:
             new = prompt.new_turn(conversation)
             try:
-                return backend.open(self._turn(plan, conversation, params, new, handle), token)
+                turn = self._turn(backend, plan, conversation, params, new, handle)
+                return backend.open(turn, token)
             except errors.ChatNotFound:
                 log.info("continued chat is gone upstream; replaying the history in a new chat")
         # The whole history: checked (size included) before anything is created upstream.
-        return backend.open(self._turn(plan, conversation, params), token)
+        return backend.open(self._turn(backend, plan, conversation, params), token)
 
     def _turn(
         self,
+        backend: Backend,
         plan: Plan,
         conversation: Conversation,
         params: GenerationParams,
@@ -230,8 +251,10 @@ class ChatService:
     ) -> Turn:
         """The turn a backend is sent: the text for ``messages`` (None: all) and the files it
         carries, loaded and checked (size included) before anything is uploaded or created
-        upstream for them."""
+        upstream for them. A text too large for one request body moves, in part, into attached
+        text files when the backend takes them (``long_prompt``); else it is refused."""
         files = plan.files or attachments.RequestFiles(self.fetcher, 0)
+        max_kb = self.settings.max_prompt_kb
         if plan.chat_type in media.DRAWING:
             edit = plan.chat_type == "image_edit"
             blobs = files.select(list(media.edit_sources(conversation)))[0] if edit else []
@@ -239,8 +262,15 @@ class ChatService:
         else:
             msgs = conversation.messages if messages is None else messages
             blobs, labels = files.select(attachments.media_parts(msgs))
-            text = self._prompt(conversation, params, messages, labels)
-        prompt.check_size(text, self.settings.max_prompt_kb, ENTRY_BYTES * len(blobs))
+            sections = self._sections(conversation, params, messages, labels)
+            text = sections.text()
+            if backend.takes_text_files and not prompt.fits(text, max_kb, ENTRY_BYTES * len(blobs)):
+                room = ENTRY_BYTES * (len(blobs) + long_prompt.MAX_FILES)
+                split = long_prompt.split(sections, prompt.budget(max_kb, room))
+                if split is not None:
+                    text, blobs = split.text, [*blobs, *split.files]
+                    log.info("the prompt travels in %d attached text files", len(split.files))
+        prompt.check_size(text, max_kb, ENTRY_BYTES * len(blobs))
         return Turn(
             plan.model.id,
             plan.chat_type,
@@ -251,6 +281,8 @@ class ChatService:
             plan.size,
             handle.chat_id if handle else None,
             handle.response_id if handle else None,
+            plan.tokens,
+            bool(conversation.tools),
         )
 
     def _video(
@@ -266,7 +298,7 @@ class ChatService:
         until the video is ready. ``MessageStart.id`` names the chat, the task and the token;
         with ``extra["detach"]`` (``/v1/videos``) the answer ends there and the caller polls
         (the chat is then kept until shutdown: deleting it might end the task)."""
-        turn = self._turn(plan, conversation, params)
+        turn = self._turn(backend, plan, conversation, params)
         job = backend.start_video(turn, token)  # holds the chat in the janitor
         detached = False
         try:
@@ -281,18 +313,24 @@ class ChatService:
                 self.janitor.release(job.chat_id)
 
     def count_tokens(self, conversation: Conversation, params: GenerationParams) -> int:
-        """The estimate the context budget uses, for a dialect's token-counting endpoint."""
+        """The whole prompt's tokens as the context check counts them (``prompt.estimate_tokens``
+        of the text, moved files included), for every dialect's token-counting endpoint."""
         return prompt.estimate_tokens(self._prompt(conversation, params))
 
-    def _prompt(
+    def _prompt(self, conversation: Conversation, params: GenerationParams) -> str:
+        return self._sections(conversation, params).text()
+
+    def _sections(
         self,
         conversation: Conversation,
         params: GenerationParams,
         messages: tuple[Message, ...] | None = None,
         labels: attachments.Labels | None = None,
-    ) -> str:
+    ) -> prompt.Sections:
         limit = self.settings.tool_description_chars
-        return prompt.build(conversation, params, messages, description_chars=limit, labels=labels)
+        return prompt.sections(
+            conversation, params, messages, description_chars=limit, labels=labels
+        )
 
     def delete_chat(self, chat_id: str, token: str) -> None:
         """Delete an upstream chat (or session) this service created."""
@@ -339,6 +377,8 @@ class _Written:
 
 
 def _input_tokens(answer: Answer) -> int:
-    """The upstream's count, else our estimate of what this answer was sent."""
+    """The upstream's count, else our estimate of the whole prompt (attached files included)."""
     usage = answer.usage
-    return usage.input_tokens if usage is not None else prompt.estimate_tokens(answer.turn.text)
+    if usage is not None:
+        return usage.input_tokens
+    return answer.turn.prompt_tokens or prompt.estimate_tokens(answer.turn.text)

@@ -42,9 +42,16 @@ class Settings:
     max_json_values: int = 40_000  # values in the whole body; more is a 413
     max_json_items: int = 2_000  # entries of one array or object (messages, parts …); 413
     # Largest request body (KiB) we send upstream: the chat.qwen.ai WAF answers bodies above
-    # ~128 KB with a captcha. Longer conversations get the dialect's "prompt is too long" error
-    # (so clients compact) instead of being sent; 0 disables the check.
+    # ~128 KB with a captcha. Longer conversations travel partly as attached text files
+    # (long_prompt.py); where a site takes no files (Tongyi) they get the dialect's "prompt is
+    # too long" error (so clients compact); 0 disables the check.
     max_prompt_kb: int = 120
+    # The web chat's own tools (web extractor, code interpreter, image tools, ...) fire on
+    # prompts that describe the caller's tools; they are switched off per account
+    # (settings/update, once per access token: again after each sign-in or refresh) before
+    # "tools": the first request that carries the caller's own tools; "always": any first
+    # request; "never": accounts are left as they are. The switch is account-wide and lasting.
+    native_tools_off: str = "tools"
     # Tool descriptions longer than this are cut (at a paragraph or sentence end) in the prompt:
     # Claude Code's 24 tools describe themselves in ~45 KB. 0 keeps them whole.
     tool_description_chars: int = 2000

@@ -278,11 +278,10 @@ def test_count_tokens_counts_system_tools_and_messages(claude):
     assert again.input_tokens > full.input_tokens + 150
 
 
-def test_count_tokens_agrees_with_the_context_budget(start_gateway, settings, fake):
-    gateway = start_gateway(dataclasses.replace(settings, max_prompt_kb=6))
+def test_count_tokens_agrees_with_the_models_context_length(gateway, fake):
+    fake.models[0]["info"]["meta"]["max_context_length"] = limit = 1000  # the default model
     c = anthropic.Anthropic(base_url=gateway.url, api_key=TOKEN, max_retries=0)
-    limit = (6 * 1024 - 2048) // 4
-    for size in (3000, 3800, 4500, 9000):
+    for size in (3000, 3900, 4100, 9000):
         messages = ask("x" * size)
         counted = c.messages.count_tokens(model=MODEL, messages=messages).input_tokens
         if counted > limit:
@@ -293,7 +292,7 @@ def test_count_tokens_agrees_with_the_context_budget(start_gateway, settings, fa
             assert info.value.body["error"]["type"] == "invalid_request_error"
         else:
             assert c.messages.create(model=MODEL, max_tokens=10, messages=messages).content
-    assert len(fake.completions()) == 2  # 3000 and 3800 fit, 4500 and 9000 do not
+    assert len(fake.completions()) == 2  # 3000 and 3900 fit, 4100 and 9000 do not
 
 
 BEFORE_FIRST_BYTE = [

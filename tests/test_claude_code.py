@@ -1,4 +1,5 @@
-"""The real Claude Code CLI against the gateway and the fake upstream: it must call a tool.
+"""The real Claude Code CLI against the gateway and the fake upstream: it must call a tool, and
+keep working once its transcript outgrows one request body.
 
 The fake is scripted: its first answer is a Write call in the engine's protocol, its second (after
 it sees the tool result in the prompt) is plain text. A tiny WSGI middleware records what the
@@ -8,6 +9,7 @@ CLI sent, since the fake only sees our side. Skipped, with the reason, when the 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -60,7 +62,9 @@ def record(app: Any) -> list[dict[str, Any]]:
     return seen
 
 
-def run_claude(url: str, workdir: Path, home: Path, auth: dict[str, str], task: str) -> Any:
+def run_claude(
+    url: str, workdir: Path, home: Path, auth: dict[str, str], task: str, tools: str = "Write"
+) -> Any:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -70,12 +74,12 @@ def run_claude(url: str, workdir: Path, home: Path, auth: dict[str, str], task: 
         "NO_PROXY": "127.0.0.1,localhost",
     } | auth
     return subprocess.run(
-        [str(CLAUDE), "-p", task, "--allowedTools", "Write"],
+        [str(CLAUDE), "-p", task, "--allowedTools", tools],
         cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
 
 
@@ -119,3 +123,53 @@ def test_claude_code_writes_a_file_through_a_tool_call(gateway, fake, tmp_path, 
     assert result["type"] == "tool_result" and result["tool_use_id"] == tool_use["id"]
     upstream = fake.completions()[-1].json["messages"][0]["content"]
     assert f'<tool_result id="{tool_use["id"]}" name="Write">' in upstream
+
+
+def test_claude_code_reads_past_200_kb_without_prompt_is_too_long(
+    start_gateway, settings, fake, tmp_path
+):
+    """A multi-turn task whose transcript outgrows the WAF's body limit: every request is
+    answered (the older part travels as attached files), none is refused, and the CLI never
+    compacts (long_prompt.py)."""
+    gateway = start_gateway(dataclasses.replace(settings, poll_interval=0.02))
+    fake.max_body = 120 * 1024  # the WAF punishes larger completion bodies
+    workdir, home = tmp_path / "work", tmp_path / "home"
+    workdir.mkdir()
+    home.mkdir()
+    paths = []
+    for n in range(1, 5):
+        path = workdir / f"module_{n}.py"
+        path.write_text("".join(f"VALUE_{n}_{i} = {i * n}  # line {i}\n" for i in range(1500)))
+        paths.append(path)
+    reads = [fu.answer(f"Reading {p.name}.\n" + call("Read", {"file_path": str(p)})) for p in paths]
+    fake.enqueue(*reads, fu.answer("Read all four modules."))
+    seen = record(gateway.app)
+
+    done = run_claude(
+        gateway.url,
+        workdir,
+        home,
+        {"ANTHROPIC_API_KEY": TOKEN},
+        "Read module_1.py to module_4.py one by one",
+        tools="Read",
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Read all four modules." in done.stdout
+    assert "too long" not in done.stdout + done.stderr
+    assert all(r["status"] == 200 for r in seen)  # count_tokens too: it checks the reads
+    posts = [r for r in seen if r["method"] == "POST" and r["path"] == "/v1/messages"]
+    assert len(posts) == 5
+    transcript = len(json.dumps(posts[-1]["body"]))
+    assert transcript > 200_000
+    last = posts[-1]["body"]["messages"]
+    results = [p for m in last for p in m["content"] if isinstance(p, dict)]
+    assert sum(p.get("type") == "tool_result" for p in results) == 4
+    assert "VALUE_4_1499" in json.dumps(last[-1])  # the CLI read the whole last file
+    assert all(len(c.body) < 120 * 1024 for c in fake.completions())
+    files = fake.last_completion().json["messages"][0]["files"]
+    moved = "".join(fake.files[f["id"]].data.decode() for f in files)
+    assert (
+        "VALUE_1_1499" in moved
+        and "VALUE_1_1499" not in (fake.last_completion().json["messages"][0]["content"])
+    )

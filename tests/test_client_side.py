@@ -288,11 +288,12 @@ def bad_bodies(route: Route) -> list[Any]:
         pytest.param(b'"text"', "JSON object", id="a-string"),
         pytest.param(DEEP, "nested too deeply", id="nested-30000-deep"),
         pytest.param(wrong_types, "Invalid request", id="wrong-types"),
-        pytest.param(many(route, 1_500, pad=100), "too long", id="1500-long-messages"),
+        pytest.param(many(route, 1_500, pad=3_000), "too long", id="1500-long-messages"),
     ]
 
 
 def many(route: Route, n: int, pad: int = 0) -> dict[str, Any]:
+    """``n`` messages; with ``pad`` characters each, 1,500 pass every model's context (1M)."""
     text = "x" * pad
     return route.body([{"role": "user", "content": f"message {i} {text}"} for i in range(n)], False)
 

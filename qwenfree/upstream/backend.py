@@ -97,6 +97,9 @@ class Backend(Protocol):
     """What the service needs from an upstream site."""
 
     name: str  # how messages name the site ("chat.qwen.ai", "Tongyi")
+    # Can a turn carry text files (``Turn.blobs``)? Then a prompt too large for one request
+    # body travels partly as attached files (``long_prompt``); else it is refused.
+    takes_text_files: bool
 
     def accepts(self, credential: str) -> bool:
         """Is this credential one of this site's?"""

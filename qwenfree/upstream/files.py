@@ -15,7 +15,9 @@ Per file and account:
 
 The resulting entry is remembered per account and content hash (``UploadCache``, bounded, with a
 TTL that also respects the signed URL's expiry), so one picture repeated through a long
-conversation is uploaded once.
+conversation, or a closed part of a long prompt (``long_prompt.py``), is uploaded once. The
+account is the JWT's ``id`` claim: files belong to the account, and 15-minute access tokens
+(§16.3) would otherwise empty the cache at every refresh; a token without one stands for itself.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 from qwenfree import errors
 from qwenfree.attachments import Blob
 from qwenfree.settings import Settings
-from qwenfree.upstream.accounts import fingerprint
+from qwenfree.upstream.accounts import fingerprint, jwt_claim
 from qwenfree.upstream.client import UpstreamClient
 
 STS_PATHS = ("/api/v2/files/getstsToken", "/api/v1/files/getstsToken")
@@ -226,7 +228,7 @@ class Uploader:
 
     def entry(self, blob: Blob, token: str) -> dict[str, Any]:
         """The entry for ``blob`` in a message sent with ``token``."""
-        key = (fingerprint(token), blob.digest)
+        key = (account_key(token), blob.digest)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
@@ -268,6 +270,16 @@ class Uploader:
                     f"chat.qwen.ai took too long to read the document '{name}'"
                 )
             self._sleep(self.settings.poll_interval)
+
+
+def account_key(token: str) -> str:
+    """Whose storage an upload lands in: the account a JWT names, else the token itself."""
+    account = jwt_claim(token, "id")
+    return (
+        fingerprint("account:" + account)
+        if isinstance(account, str) and account
+        else (fingerprint(token))
+    )
 
 
 def parse_status(answer: Any, file_id: str) -> str:

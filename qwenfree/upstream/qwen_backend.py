@@ -28,6 +28,7 @@ from qwenfree.upstream.backend import Answer, Probe, VideoJob, first_event
 from qwenfree.upstream.client import UpstreamClient, UpstreamStream
 from qwenfree.upstream.credentials import TokenKeeper, parse
 from qwenfree.upstream.files import Uploader
+from qwenfree.upstream.native_tools import NativeTools
 from qwenfree.upstream.paths import UUID, part, shaped
 from qwenfree.upstream.turn import Turn
 
@@ -56,6 +57,8 @@ def chat(chat_id: str) -> str:
 
 
 class QwenBackend:
+    takes_text_files = True  # documents, through the STS + OSS upload (files.py)
+
     def __init__(
         self,
         settings: Settings,
@@ -70,6 +73,7 @@ class QwenBackend:
         self.janitor = janitor
         self.clock = clock
         self.uploader = Uploader(client, settings)
+        self.native_tools = NativeTools(client, settings.native_tools_off)
         self._catalog = ModelCatalog(
             lambda token: client.json("GET", MODELS, models_token(token)).get("data") or [],
             settings.models_ttl,
@@ -86,6 +90,7 @@ class QwenBackend:
     # -- chat
 
     def open(self, turn: Turn, token: str) -> Answer:
+        self.native_tools.before(token, turn.caller_tools)
         if turn.chat_id is not None:
             if not (shaped(UUID, turn.chat_id) and shaped(UUID, turn.parent_id)):
                 raise errors.ChatNotFound(f"{self.name} has no chat {turn.chat_id!r}")

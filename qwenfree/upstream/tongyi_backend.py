@@ -26,6 +26,8 @@ CHAT_TYPES = ("t2t", "search")
 
 
 class TongyiBackend:
+    takes_text_files = False  # no upload flow in our code: an oversized prompt is refused
+
     def __init__(self, settings: Settings, client: UpstreamClient, janitor: ChatJanitor) -> None:
         self.name = client.site.name
         self.settings = settings

@@ -27,6 +27,8 @@ class Turn:
     size: str | None = None  # aspect ratio of a picture or video
     chat_id: str | None = None  # continue this upstream chat (None: a new one)...
     parent_id: str | None = None  # ...after this answer in it
+    prompt_tokens: int = 0  # the whole conversation's estimate (the text may hold only a part)
+    caller_tools: bool = False  # the request declares tools of its own
 
     def follow_up(self, text: str, chat_id: str, parent_id: str | None) -> Turn:
         """The same turn asked again in the same chat with another text and no files."""

@@ -131,7 +131,7 @@ class ChatMixin:
         script = self._pop("token:" + (self._token(req) or "")) or self._pop(COMPLETIONS)
         if script is None and msg.get("chat_type") == "t2v":
             return self._start_video(req, chat, msg, model["id"])
-        script = script or self._default_reply(msg)
+        script = script or self._recall(req, msg) or self._default_reply(msg)
         return script, _Ctx(chat, user_id, _uid(), model["id"], self._release, self._gen)
 
     def _find_model(self, model_id: Any) -> dict[str, Any] | None:

@@ -9,8 +9,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from .frames import Script, _now, _uid
-from .scripts import _json, business_error
+from .scripts import _json, answer, business_error
 from .state import BUCKET, Chat, Recorded, StoredFile, VideoTask, _oss_error, oss_signature, user_of
+
+# The fake model's one feat of reading (see README "Attached text files").
+RECALL = re.compile(r"what is the codeword\?", re.IGNORECASE)
+CODEWORD = re.compile(r"codeword is ([A-Za-z0-9_-]+)")
 
 
 class MediaMixin:
@@ -123,6 +127,26 @@ class MediaMixin:
         ):
             return business_error("Bad_Request", "image_edit needs an image in files")
         return None
+
+    def attached_text(self, req: Recorded, msg: dict[str, Any]) -> str:
+        """The text of the parsed text documents a message carries: what the model reads."""
+        out = []
+        for entry in msg.get("files") or []:
+            entry = entry if isinstance(entry, dict) else {}
+            stored = self._owned_file(req, entry.get("id"))
+            if stored is not None and stored.parse == "success" and stored.data is not None:
+                if stored.content_type.startswith("text/"):
+                    out.append(stored.data.decode("utf-8", "replace"))
+        return "\n".join(out)
+
+    def _recall(self, req: Recorded, msg: dict[str, Any]) -> Script | None:
+        """Asked "What is the codeword?" in the message text, the fake answers with the last
+        "codeword is X" it can see: in its attached text documents, then the message itself."""
+        text = msg.get("content") if isinstance(msg.get("content"), str) else ""
+        if not RECALL.search(text):
+            return None
+        found = CODEWORD.findall(self.attached_text(req, msg) + "\n" + text)
+        return answer(f"The codeword is {found[-1]}." if found else "I see no codeword.")
 
     def _start_video(self, req: Recorded, chat: Chat, msg: dict[str, Any], model: str) -> Script:
         """A t2v completion: JSON naming a task (the video is fetched by polling it)."""

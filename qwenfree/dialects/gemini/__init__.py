@@ -139,8 +139,8 @@ def count_tokens(model: str) -> Response:
         raise errors.InvalidRequest(
             "countTokens needs 'contents' or 'generateContentRequest'", param="contents"
         )
-    conversation, _ = translate.to_conversation(payload | {"model": model})
-    total = translate.count_tokens(conversation)
+    conversation, params = translate.to_conversation(payload | {"model": model})
+    total = web.state().service.count_tokens(conversation, params)
     details = [{"modality": "TEXT", "tokenCount": total}]
     return web.json_response({"totalTokens": total, "promptTokensDetails": details})
 

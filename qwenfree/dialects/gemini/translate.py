@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qwenfree import errors, prompt
+from qwenfree import errors
 from qwenfree.accumulate import Completion, ToolCall
 from qwenfree.catalog import ModelInfo
 from qwenfree.conversation import Conversation, GenerationParams
@@ -34,7 +34,7 @@ from qwenfree.events import (
     ToolCallStart,
     Usage,
 )
-from qwenfree.sse import SSEMessage, dumps
+from qwenfree.sse import SSEMessage
 
 FINISH_REASONS = {
     StopReason.END_TURN: "STOP",
@@ -124,13 +124,6 @@ def _response_schema(gen: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     schema = gen.get("responseJsonSchema") or gen.get("responseSchema") or {}
     return contents.json_schema(schema) if isinstance(schema, Mapping) else {}
-
-
-def count_tokens(conversation: Conversation) -> int:
-    """Estimate the prompt's tokens: about one per CJK character, one per 4 other characters."""
-    text = prompt.flatten(conversation) + "".join(dumps(t.parameters) for t in conversation.tools)
-    wide = sum(1 for ch in text if ord(ch) >= 0x2E80)
-    return max(1, wide + (len(text) - wide + 3) // 4)
 
 
 # ------------------------------------------------------------------------------ responses
