@@ -64,26 +64,39 @@ def index() -> Response:
         "home.html",
         base=base_url(),
         default_model=st.settings.default_model or "default",
-        groups=_grouped(openapi.operations(current_app)),
+        tongyi=st.settings.tongyi_tickets,
     )
 
 
 @bp.get("/status")
 def status() -> Response:
-    """Version, whether the upstream model list can be fetched, and the models offered."""
+    """Version, whether the upstream model list can be fetched, and the models offered.
+
+    JSON for programs; a browser (which prefers ``text/html``) gets the same facts as a page.
+    """
     models, authoritative = web.state().service.catalog.models()
-    return web.json_response(
-        {
-            "service": "qwenfree",
-            "version": qwenfree.__version__,
-            "upstream": {"reachable": authoritative},
-            "default_model": web.state().service.catalog.default_model(),
-            "models": [
-                {"id": m.id, "name": m.name, "variants": m.variants(), "vision": m.vision}
-                for m in models
-            ],
-        }
-    )
+    body = {
+        "service": "qwenfree",
+        "version": qwenfree.__version__,
+        "upstream": {"reachable": authoritative},
+        "default_model": web.state().service.catalog.default_model(),
+        "models": [
+            {"id": m.id, "name": m.name, "variants": m.variants(), "vision": m.vision}
+            for m in models
+        ],
+    }
+    if wants_html():
+        response = page("status.html", status=body, base=base_url())
+    else:
+        response = web.json_response(body)
+    response.headers["Vary"] = ", ".join(filter(None, (response.headers.get("Vary"), "Accept")))
+    return response
+
+
+def wants_html() -> bool:
+    """Does the caller prefer a page to JSON (a browser's Accept), ``*/*`` meaning JSON?"""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
 
 
 @bp.get("/openapi.json")
@@ -150,13 +163,6 @@ def _server_address() -> str:
     port = request.environ.get("SERVER_PORT", "")
     address = f"{name}:{port}" if port else str(name)
     return address if HOST.fullmatch(address) else "localhost"
-
-
-def _grouped(ops: list[openapi.Operation]) -> list[tuple[str, list[openapi.Operation]]]:
-    """Operations by tag, in the order of ``openapi.TAGS`` (unknown tags last)."""
-    order = list(openapi.TAGS)
-    tags = sorted({op.tag for op in ops}, key=lambda t: (order.index(t) if t in order else 99, t))
-    return [(tag, [op for op in ops if op.tag == tag]) for tag in tags]
 
 
 # --- the reference page: plain rows read back from the OpenAPI document ---------------------

@@ -3,6 +3,7 @@ test_browser.py), plus the OpenAPI schema registry on small apps of its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import types
@@ -61,7 +62,7 @@ def test_snippets_are_filled_in_with_this_servers_address(gateway):
     text = page_text(requests.get(gateway.url + "/"))
     base = gateway.url
     for line in (
-        f"curl {base}/v1/chat/completions",
+        f"curl -N {base}/v1/chat/completions",
         f'OpenAI(base_url="{base}/v1", api_key=os.environ["QWEN_TOKEN"])',
         f"export ANTHROPIC_BASE_URL={base}",
         'export ANTHROPIC_AUTH_TOKEN="$QWEN_TOKEN"',
@@ -112,16 +113,21 @@ def test_a_forged_host_header_falls_back_to_a_safe_address(gateway):
     assert r.text.count("<script") == 1
 
 
-def test_homepage_lists_every_operation_and_states_the_disclaimer_once(gateway):
+def test_homepage_states_the_disclaimer_once_and_leaves_the_endpoints_to_docs(gateway):
     r = requests.get(gateway.url + "/")
     text = page_text(r)
-    for op in openapi.operations(gateway.app):
-        assert f'#op-{op.id}"' in r.text
-        assert op.path in text
     english = re.findall(r'<p class="note" lang="en">(.*?)</p>', r.text, re.S)
     assert len(english) == 1 and "official paid Qwen API" in english[0]
     assert len(re.findall(r'class="note" lang="zh-CN"', r.text)) == 1
-    assert 'id="tongyi"' in r.text and "coming" in text  # placeholder for the Tongyi backend
+    assert "/v1/messages" not in text and 'href="/docs"' in r.text
+    assert f"curl -N {gateway.url}/v1/chat/completions" in text  # -N: show the stream as it comes
+    assert "QWENFREE_TONGYI_TICKETS=true" in text and "off here" in text
+    assert "coming" not in text
+
+
+def test_the_tongyi_box_says_when_tickets_are_on(start_gateway, settings):
+    on = start_gateway(dataclasses.replace(settings, tongyi_tickets=True))
+    assert "on here" in page_text(requests.get(on.url + "/"))
 
 
 def test_static_files_are_served_with_nosniff_and_reference_nothing_external():
@@ -156,6 +162,18 @@ def test_status_reports_version_upstream_and_models(gateway, fake):
     assert ids == [m["id"] for m in fake.models]
     max_model = next(m for m in status["models"] if m["id"] == "qwen3-max")
     assert "qwen3-max-thinking" in max_model["variants"]
+
+
+def test_status_is_a_page_for_browsers_and_json_for_programs(gateway, fake):
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    page = requests.get(gateway.url + "/status", headers={"Accept": browser})
+    assert page.headers["Content-Type"].startswith("text/html") and "Accept" in page.headers["Vary"]
+    assert_secured(page)
+    assert "qwen3-max-thinking" in page_text(page)
+    for accept in ("*/*", "application/json", ""):
+        r = requests.get(gateway.url + "/status", headers={"Accept": accept})
+        assert r.headers["Content-Type"] == "application/json", accept
+        assert r.json()["default_model"] == "qwen3-max"
 
 
 def test_status_says_when_the_upstream_model_list_cannot_be_fetched(gateway, fake):

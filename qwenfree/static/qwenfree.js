@@ -1,30 +1,37 @@
-// qwenfree pages: the English/Chinese switch, copy buttons and the live status.
-// Hand-written, no dependencies; it talks only to this server (the page's CSP allows no other).
+// qwenfree pages: the English/Chinese switch, copy buttons, tabs, snippet colours, the token
+// box, the playground and the live model list. Hand-written, no dependencies; it talks only to
+// this server (the page's CSP allows no other). Text from the server is written with
+// textContent, never as HTML.
 (function () {
   "use strict";
 
   var STORAGE_KEY = "qwenfree.lang";
+  var TOKEN_KEY = "qwenfree.token";
   var LANGS = { en: "en", zh: "zh-CN" };
   var root = document.documentElement;
 
-  function storedChoice() {
+  function load(store, name) {
     try {
-      return window.localStorage.getItem(STORAGE_KEY);
+      return window[store].getItem(name);
     } catch (err) {
-      return null; // storage disabled: fall back to the browser's language
+      return null; // storage disabled
     }
   }
 
-  function remember(lang) {
+  function save(store, name, value) {
     try {
-      window.localStorage.setItem(STORAGE_KEY, lang);
+      if (value) {
+        window[store].setItem(name, value);
+      } else {
+        window[store].removeItem(name);
+      }
     } catch (err) {
-      // storage disabled: the choice lasts for this page only
+      // storage disabled: the value lasts for this page only
     }
   }
 
   function initialLanguage() {
-    var stored = storedChoice();
+    var stored = load("localStorage", STORAGE_KEY);
     if (stored && LANGS[stored]) {
       return stored;
     }
@@ -52,8 +59,33 @@
   // Runs in <head>, before the body is painted, so a remembered choice never flickers.
   setLanguage(initialLanguage());
 
+  // Both languages at once, as the templates do: the stylesheet shows the chosen one, so a
+  // later switch needs no re-rendering.
+  function bi(en, zh) {
+    var box = document.createElement("span");
+    [["en", en], ["zh-CN", zh === undefined ? en : zh]].forEach(function (pair) {
+      var span = document.createElement("span");
+      span.lang = pair[0];
+      span.textContent = pair[1];
+      box.appendChild(span);
+    });
+    return box;
+  }
+
+  function put(element, en, zh) {
+    element.replaceChildren(bi(en, zh));
+  }
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function each(selector, fn) {
+    Array.prototype.forEach.call(document.querySelectorAll(selector), fn);
+  }
+
   function setUpToggle() {
-    var button = document.getElementById("lang-toggle");
+    var button = $("lang-toggle");
     if (!button) {
       return;
     }
@@ -62,9 +94,11 @@
     button.addEventListener("click", function () {
       var next = current() === "zh" ? "en" : "zh";
       setLanguage(next);
-      remember(next);
+      save("localStorage", STORAGE_KEY, next);
     });
   }
+
+  // --- copying ---------------------------------------------------------------------------
 
   function selectText(element) {
     var range = document.createRange();
@@ -74,76 +108,299 @@
     selection.addRange(range);
   }
 
-  function showCopied(button) {
-    button.setAttribute("data-copied", "");
-    window.setTimeout(function () {
-      button.removeAttribute("data-copied");
-    }, 1500);
-  }
-
-  function copy(button) {
-    var source = document.getElementById(button.getAttribute("data-copy"));
-    if (!source) {
-      return;
-    }
+  function copyText(text, source, button) {
     // The clipboard API needs a secure context (https or localhost); elsewhere, or when the
     // browser refuses, the text is selected so that Ctrl+C copies it.
+    function done() {
+      button.setAttribute("data-copied", "");
+      window.setTimeout(function () {
+        button.removeAttribute("data-copied");
+      }, 1500);
+    }
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(source.textContent).then(
-        function () {
-          showCopied(button);
-        },
-        function () {
+      navigator.clipboard.writeText(text).then(done, function () {
+        if (source) {
           selectText(source);
         }
-      );
-    } else {
+      });
+    } else if (source) {
       selectText(source);
     }
   }
 
   function setUpCopyButtons() {
-    var buttons = document.querySelectorAll("button[data-copy]");
-    Array.prototype.forEach.call(buttons, function (button) {
+    each("button[data-copy]", function (button) {
       button.hidden = false;
       button.addEventListener("click", function () {
-        copy(button);
+        var source = $(button.getAttribute("data-copy"));
+        if (source) {
+          copyText(source.textContent, source, button);
+        }
       });
     });
   }
 
+  // --- tabs: all panels show without JavaScript; with it, one at a time ---------------------
+
+  function setUpTabs() {
+    each("[role=tablist]", function (list) {
+      var tabs = Array.prototype.slice.call(list.querySelectorAll("[role=tab]"));
+      function choose(tab, focus) {
+        tabs.forEach(function (t) {
+          var on = t === tab;
+          t.setAttribute("aria-selected", on ? "true" : "false");
+          t.tabIndex = on ? 0 : -1;
+          $(t.getAttribute("aria-controls")).hidden = !on;
+        });
+        if (focus) {
+          tab.focus();
+        }
+      }
+      tabs.forEach(function (tab, i) {
+        tab.addEventListener("click", function () {
+          choose(tab, false);
+        });
+        tab.addEventListener("keydown", function (event) {
+          var step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+          if (step) {
+            event.preventDefault();
+            choose(tabs[(i + step + tabs.length) % tabs.length], true);
+          }
+        });
+      });
+      list.hidden = false;
+      choose(tabs[0], false);
+    });
+  }
+
+  // --- snippet colours: a few token kinds per language, on text nodes only -----------------
+
+  var RULES = {
+    sh: /(#[^\n]*)|('[^'\n]*'|"(?:[^"\\\n]|\\.)*")|(\$\{?[A-Za-z_]+\}?)|((?:^|\s)-{1,2}[A-Za-z][\w-]*)|(\b(?:export|curl|mkdir|cat|claude|gemini)\b)/g,
+    py: /(#[^\n]*)|('[^'\n]*'|"(?:[^"\\\n]|\\.)*")|(\b(?:True|False|None)\b)|(\b\B)|(\b(?:import|from|for|in|print)\b)/g,
+    js: /(\/\/[^\n]*)|('[^'\n]*'|"(?:[^"\\\n]|\\.)*")|(\b(?:true|false|null)\b)|(\b\B)|(\b(?:import|from|const|await|for|of|new)\b)/g,
+  };
+  var KINDS = ["tk-comment", "tk-string", "tk-value", "tk-flag", "tk-keyword"];
+
+  function highlight(code) {
+    var rule = RULES[code.getAttribute("data-lang")];
+    if (!rule) {
+      return;
+    }
+    Array.prototype.slice.call(code.childNodes).forEach(function (node) {
+      if (node.nodeType !== 3) {
+        return; // a token spot keeps its own style
+      }
+      var text = node.nodeValue;
+      var out = document.createDocumentFragment();
+      var last = 0;
+      rule.lastIndex = 0;
+      var m;
+      while ((m = rule.exec(text)) !== null) {
+        if (!m[0]) {
+          rule.lastIndex++;
+          continue;
+        }
+        var kind = m.slice(1).findIndex(function (g) {
+          return g;
+        });
+        out.appendChild(document.createTextNode(text.slice(last, m.index)));
+        var span = document.createElement("span");
+        span.className = KINDS[kind];
+        span.textContent = m[0];
+        out.appendChild(span);
+        last = m.index + m[0].length;
+      }
+      out.appendChild(document.createTextNode(text.slice(last)));
+      code.replaceChild(out, node);
+    });
+  }
+
+  // --- the token box ------------------------------------------------------------------------
+
+  var token = load("localStorage", TOKEN_KEY) || "";
+
+  var QUOTE = {
+    shq: function (v) {
+      return v.replace(/[\\"$`]/g, "\\$&"); // inside "..." already
+    },
+    sh: function (v) {
+      return "'" + v.replace(/'/g, "'\\''") + "'";
+    },
+    py: JSON.stringify,
+    js: JSON.stringify,
+    json: function (v) {
+      return "'" + JSON.stringify({ token: v }).replace(/'/g, "'\\''") + "'";
+    },
+  };
+
+  function fillSnippets() {
+    each(".fill", function (spot) {
+      if (!spot.hasAttribute("data-default")) {
+        spot.setAttribute("data-default", spot.textContent);
+      }
+      var quote = QUOTE[spot.getAttribute("data-fill")];
+      spot.textContent = token ? quote(token) : spot.getAttribute("data-default");
+      spot.classList.toggle("filled", Boolean(token));
+    });
+  }
+
+  var KIND_ZH = {
+    "access token": "访问令牌（access token）",
+    "refresh token": "刷新令牌（refresh token）",
+    "browser cookies": "浏览器 Cookie",
+    "Tongyi ticket": "通义 ticket",
+  };
+
+  function adviceZh(answer) {
+    var lasting = "请改用能长期使用的凭据：chat.qwen.ai 的 refresh_token Cookie（写成 refresh_token=<值>），或已登录页面的完整 Cookie 请求头。";
+    if (!answer.live) {
+      return "网站拒绝了它。" + lasting;
+    }
+    if (answer.kind === "access token") {
+      return "可以使用，但从浏览器复制的 access token 会过期（见过期时间）。" + lasting;
+    }
+    return "可以使用。";
+  }
+
+  function showCheck(answer) {
+    var box = $("token-result");
+    box.setAttribute("data-state", answer.live ? "ok" : "bad");
+    box.querySelector("dl").hidden = false;
+    put($("token-live"), answer.live ? "yes" : "no", answer.live ? "是" : "否");
+    put($("token-kind"), answer.kind, KIND_ZH[answer.kind] || answer.kind);
+    var expires = answer.expires_at ? new Date(answer.expires_at) : null;
+    if (expires) {
+      $("token-expires").textContent = expires.toLocaleString(current() === "zh" ? "zh-CN" : "en-GB");
+    } else {
+      put($("token-expires"), "not stated", "未说明");
+    }
+    put($("token-advice"), answer.advice || (answer.live ? "It works." : "It does not work."), adviceZh(answer));
+  }
+
+  function testToken(event) {
+    event.preventDefault();
+    token = $("token-input").value.trim();
+    save("localStorage", TOKEN_KEY, token);
+    fillSnippets();
+    loadModels();
+    var box = $("token-result");
+    if (!token) {
+      box.setAttribute("data-state", "bad");
+      put($("token-advice"), "Paste a credential first.", "请先粘贴凭据。");
+      return;
+    }
+    box.setAttribute("data-state", "busy");
+    put($("token-advice"), "Asking chat.qwen.ai…", "正在询问 chat.qwen.ai…");
+    var headers = { "Content-Type": "application/json", Authorization: "Bearer " + token };
+    fetch("/token/check", { method: "POST", headers: headers, body: JSON.stringify({ token: token }) })
+      .then(function (response) {
+        return response.json().then(function (data) {
+          if (!response.ok) {
+            throw new Error((data.error && data.error.message) || "HTTP " + response.status);
+          }
+          showCheck(data);
+        });
+      })
+      .catch(function (err) {
+        box.setAttribute("data-state", "bad");
+        box.querySelector("dl").hidden = true;
+        put($("token-advice"), "The check failed: " + err.message, "检测失败：" + err.message);
+      });
+  }
+
+  function setUpTokenBox() {
+    var form = $("token-box");
+    if (!form) {
+      return;
+    }
+    form.hidden = false;
+    $("token-input").value = token;
+    $("token-show").addEventListener("change", function (event) {
+      $("token-input").type = event.target.checked ? "text" : "password";
+    });
+    $("token-forget").addEventListener("click", function () {
+      token = "";
+      $("token-input").value = "";
+      save("localStorage", TOKEN_KEY, "");
+      fillSnippets();
+      $("token-result").setAttribute("data-state", "idle");
+      $("token-result").querySelector("dl").hidden = true;
+      $("token-advice").replaceChildren();
+    });
+    form.addEventListener("submit", testToken);
+    $("token-input").addEventListener("input", function () {
+      token = $("token-input").value.trim();
+      save("localStorage", TOKEN_KEY, token);
+      fillSnippets();
+    });
+    $("token-input").addEventListener("change", loadModels);
+    fillSnippets();
+  }
+
+  // --- models, status and the playground ---------------------------------------------------
+
+  function chip(id) {
+    var item = document.createElement("li");
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "chip";
+    var name = document.createElement("code");
+    name.textContent = id;
+    var done = document.createElement("span");
+    done.className = "when-done";
+    done.appendChild(bi(" ✓ copied", " ✓ 已复制"));
+    button.append(name, done);
+    button.setAttribute("aria-label", id);
+    button.addEventListener("click", function () {
+      copyText(id, name, button);
+    });
+    item.appendChild(button);
+    return item;
+  }
+
   function modelItem(model) {
     var item = document.createElement("li");
-    var name = document.createElement("code");
-    name.textContent = model.id;
-    item.appendChild(name);
+    item.className = "model";
+    item.appendChild(chip(model.id).firstChild);
     var others = (model.variants || []).filter(function (v) {
       return v !== model.id;
     });
     if (others.length) {
-      var variants = document.createElement("span");
-      variants.className = "variants";
-      variants.textContent = "  " + others.join(" · ");
-      item.appendChild(variants);
+      var list = document.createElement("ul");
+      list.className = "chips small";
+      others.forEach(function (v) {
+        list.appendChild(chip(v));
+      });
+      item.appendChild(list);
     }
     return item;
   }
 
-  function showStatus(panel, status) {
-    var list = document.getElementById("models");
-    (status.models || []).forEach(function (model) {
-      list.appendChild(modelItem(model));
+  function setOptions(ids) {
+    var select = $("play-model");
+    if (!select || !ids.length) {
+      return;
+    }
+    var keep = select.value;
+    select.replaceChildren();
+    ids.forEach(function (id) {
+      var option = document.createElement("option");
+      option.value = option.textContent = id;
+      select.appendChild(option);
     });
-    panel.setAttribute("data-state", status.upstream && status.upstream.reachable ? "ok" : "down");
+    if (ids.indexOf(keep) >= 0) {
+      select.value = keep;
+    }
   }
 
   function loadStatus() {
-    var panel = document.getElementById("live-status");
-    if (!panel || !window.fetch) {
+    var panel = $("live-status");
+    if (!panel) {
       return;
     }
-    window
-      .fetch(panel.getAttribute("data-url"), { headers: { Accept: "application/json" } })
+    panel.setAttribute("data-state", "loading");
+    fetch(panel.getAttribute("data-url"), { headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) {
           throw new Error("status " + response.status);
@@ -151,16 +408,172 @@
         return response.json();
       })
       .then(function (status) {
-        showStatus(panel, status);
+        var list = $("model-list");
+        list.replaceChildren();
+        (status.models || []).forEach(function (model) {
+          list.appendChild(modelItem(model));
+        });
+        if (!token) {
+          var ids = [status.default_model];
+          (status.models || []).forEach(function (m) {
+            ids = ids.concat([m.id], m.variants || []);
+          });
+          setOptions(ids.filter(function (v, i) {
+            return v && ids.indexOf(v) === i;
+          }));
+        }
+        panel.setAttribute("data-state", status.upstream && status.upstream.reachable ? "ok" : "down");
       })
       .catch(function () {
         panel.setAttribute("data-state", "error");
       });
   }
 
+  function loadModels() {
+    // What this credential may use: /v1/models (in key mode it needs the caller's key).
+    if (!token || !$("play-model")) {
+      return;
+    }
+    fetch("/v1/models", { headers: { Authorization: "Bearer " + token } })
+      .then(function (response) {
+        return response.ok ? response.json() : { data: [] };
+      })
+      .then(function (list) {
+        setOptions((list.data || []).map(function (m) {
+          return m.id;
+        }));
+      })
+      .catch(function () {
+        // the /status list stays
+      });
+  }
+
+  var running = null;
+
+  function playState(en, zh) {
+    put($("play-state"), en, zh);
+  }
+
+  function readStream(response, onEvent) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function pump() {
+      return reader.read().then(function (part) {
+        if (part.done) {
+          return;
+        }
+        buffer += decoder.decode(part.value, { stream: true });
+        var blocks = buffer.split("\n\n");
+        buffer = blocks.pop();
+        blocks.forEach(function (block) {
+          block.split("\n").forEach(function (line) {
+            if (line.indexOf("data:") === 0) {
+              var data = line.slice(5).trim();
+              if (data && data !== "[DONE]") {
+                onEvent(JSON.parse(data));
+              }
+            }
+          });
+        });
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  function play(event) {
+    event.preventDefault();
+    var prompt = $("play-prompt").value.trim();
+    if (!token) {
+      playState("Enter your credential in step 1 first.", "请先在第 1 步输入你的凭据。");
+      $("token-input").focus();
+      return;
+    }
+    if (!prompt) {
+      playState("Write a prompt first.", "请先输入提示词。");
+      $("play-prompt").focus();
+      return;
+    }
+    var thinking = $("play-thinking");
+    var answer = $("play-answer");
+    thinking.textContent = "";
+    answer.textContent = "";
+    $("play-thinking-box").hidden = true;
+    running = new AbortController();
+    $("play-send").disabled = true;
+    $("play-stop").disabled = false;
+    playState("Waiting for the first words…", "等待回答…");
+    var body = {
+      model: $("play-model").value,
+      stream: true,
+      messages: [{ role: "user", content: prompt }],
+    };
+    fetch("/v1/chat/completions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
+      body: JSON.stringify(body),
+      signal: running.signal,
+    })
+      .then(function (response) {
+        if (!response.ok) {
+          return response.json().then(function (data) {
+            throw new Error((data.error && data.error.message) || "HTTP " + response.status);
+          });
+        }
+        playState("Answering…", "正在回答…");
+        return readStream(response, function (chunk) {
+          var delta = (chunk.choices && chunk.choices[0] && chunk.choices[0].delta) || {};
+          if (delta.reasoning_content) {
+            $("play-thinking-box").hidden = false;
+            thinking.textContent += delta.reasoning_content;
+          }
+          if (delta.content) {
+            answer.textContent += delta.content;
+          }
+        });
+      })
+      .then(function () {
+        playState("Done.", "完成。");
+      })
+      .catch(function (err) {
+        if (err.name === "AbortError") {
+          playState("Stopped.", "已停止。");
+        } else {
+          playState("Failed: " + err.message, "失败：" + err.message);
+        }
+      })
+      .then(function () {
+        running = null;
+        $("play-send").disabled = false;
+        $("play-stop").disabled = true;
+      });
+  }
+
+  function setUpPlayground() {
+    var form = $("playground");
+    if (!form) {
+      return;
+    }
+    $("try").hidden = false;
+    form.addEventListener("submit", play);
+    $("play-stop").addEventListener("click", function () {
+      if (running) {
+        running.abort();
+      }
+    });
+    loadModels();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     setUpToggle();
     setUpCopyButtons();
+    setUpTabs();
+    each("code[data-lang]", highlight);
+    setUpTokenBox();
+    setUpPlayground();
     loadStatus();
   });
+
+  window.qwenfree = { bi: bi, put: put, copyText: copyText, load: load, save: save };
 })();
