@@ -115,7 +115,7 @@ ALLOWED_WORDS = {
     "Token", "ticket", "Chrome", "Edge", "Firefox", "Application", "Storage", "Mac", "Ctrl",
     "Shift", "Model", "Studio", "curl", "Python", "JavaScript", "openapi.json", "healthz",
     "access", "refresh", "Local", "Bearer", "tongyi.aliyun.com", "UTC", "id", "p50", "p95",
-    "Tongyi", "English", "refresh_token", "GET", "POST", "DELETE", "HTTP", "SSE", "ms", "min", "s", "h", "TTFB",
+    "Tongyi", "English", "Prometheus", "refresh_token", "GET", "POST", "DELETE", "HTTP", "SSE", "ms", "min", "s", "h", "TTFB",
 }  # fmt: skip
 URL = re.compile(r"https?://\S+|/[\w./{}-]+")
 
@@ -123,7 +123,8 @@ URL = re.compile(r"https?://\S+|/[\w./{}-]+")
 def english_left(texts: list[str], extra: set[str] = frozenset()) -> list[str]:
     """Latin words in ``texts`` that are not allowed names (URLs and paths dropped)."""
     words = re.findall(r"[A-Za-z][\w.'-]*[A-Za-z0-9]|[A-Za-z]", URL.sub(" ", " ".join(texts)))
-    return sorted({w for w in words if w not in ALLOWED_WORDS | extra})
+    names = {w for w in words if w.startswith("Qwen")}  # model names: Qwen3-Max, ...
+    return sorted({w for w in words if w not in ALLOWED_WORDS | extra | names})
 
 
 # WCAG 2 contrast of every visible text element against the first opaque background behind it.

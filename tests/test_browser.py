@@ -232,7 +232,8 @@ def test_in_chinese_no_english_is_left(visit, path):
         v.page.click("#token-test")
         v.page.wait_for_selector("#token-result[data-state=bad]")
     texts = v.page.evaluate(VISIBLE_TEXT)
-    assert english_left(texts) == []
+    left = english_left(texts)
+    assert left == [], left
     v.assert_clean()
 
 

@@ -361,3 +361,42 @@ def test_docs_page_shows_every_operation_and_schema(gateway):
 def test_unknown_pages_still_answer_in_the_openai_error_shape(gateway):
     r = requests.get(gateway.url + "/nope", headers={"Authorization": "Bearer " + TOKEN})
     assert r.status_code == 404 and r.json()["error"]["type"]
+
+
+def test_docs_media_types_auth_and_bodies_are_right(start_gateway, settings, tmp_path):
+    from tests.accounts_support import keyed
+
+    gateway = start_gateway(keyed(settings, tmp_path / "data"))
+    doc = requests.get(gateway.url + "/openapi.json").json()
+    validate(doc)
+    paths = doc["paths"]
+
+    def media(path: str, method: str = "get") -> set[str]:
+        return set(paths[path][method]["responses"]["200"].get("content", {}))
+
+    assert media("/") == media("/docs") == media("/admin") == {"text/html"}
+    assert media("/metrics") == {"text/plain"}
+    assert media("/status") == {"application/json", "text/html"}
+    assert "302" in paths["/v1/videos/{video_id}/content"]["get"]["responses"]
+    assert paths["/admin/api/accounts"]["get"]["security"] == [{"admin-key": []}]
+    assert "security" not in paths["/admin"]["get"] and "security" not in paths["/"]["get"]
+    check = paths["/admin/api/accounts/{account_id}/check"]["post"]
+    assert "requestBody" not in check  # it takes no body
+    assert "requestBody" in paths["/admin/api/accounts"]["post"]
+    assert "requestBody" in paths["/v1beta/models/{name}"]["post"]  # read through a helper
+    for item in paths.values():
+        for op in item.values():
+            assert op["x-summary-zh"], op["operationId"]  # a new route needs its 中文 summary
+            assert not op["summary"].endswith((",", "that", "(")), op["summary"]
+
+
+def test_docs_show_a_request_and_response_example_per_operation(gateway):
+    r = requests.get(gateway.url + "/docs")
+    text = page_text(r)
+    doc = requests.get(gateway.url + "/openapi.json").json()
+    ops = [op for item in doc["paths"].values() for op in item.values()]
+    assert r.text.count('id="req-') == len(ops)
+    assert f"curl -N {gateway.url}/v1/chat/completions" in text
+    assert '"content": "Hello! How can I help?"' in text
+    assert "-X DELETE" in text and "$QWENFREE_ADMIN_KEY" in text
+    assert f"curl {gateway.url}/v1/models/qwen3-max" in text  # path arguments filled in

@@ -565,8 +565,32 @@
     loadModels();
   }
 
+  // --- the reference's sidebar search ----------------------------------------------------
+
+  function setUpSearch() {
+    var box = $("docs-search");
+    if (!box) {
+      return;
+    }
+    box.hidden = false;
+    box.addEventListener("input", function () {
+      var words = box.value.toLowerCase().split(/\s+/).filter(Boolean);
+      var shown = 0;
+      each("[data-search]", function (item) {
+        var text = item.getAttribute("data-search").toLowerCase();
+        var match = words.every(function (w) {
+          return text.indexOf(w) >= 0;
+        });
+        item.hidden = !match;
+        shown += match ? 1 : 0;
+      });
+      $("docs-none").hidden = shown > 0;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     setUpToggle();
+    setUpSearch();
     setUpCopyButtons();
     setUpTabs();
     each("code[data-lang]", highlight);
