@@ -60,6 +60,13 @@ class Visit:
         assert self.requests and all(u.startswith(self.origin + "/") for u in self.requests)
 
 
+def expected(console_error: str) -> bool:
+    """Chromium logs every 4xx answer to fetch(); the pages show those to the reader."""
+    return console_error.startswith(
+        "Failed to load resource: the server responded with a status of 4"
+    )
+
+
 @pytest.fixture
 def visit_on(browser: Any) -> Iterator[Callable[..., Visit]]:
     """``visit_on(origin, path, **context_options)``: a fresh context (own storage)."""
@@ -84,7 +91,10 @@ def visit_on(browser: Any) -> Iterator[Callable[..., Visit]]:
 
         context.route("**/*", route)
         page.on("request", lambda req: seen.requests.append(req.url))
-        page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
+        page.on(
+            "console",
+            lambda m: m.type == "error" and not expected(m.text) and seen.errors.append(m.text),
+        )
         page.on("pageerror", lambda exc: seen.errors.append(str(exc)))
         page.goto(origin + path, wait_until="load")
         return seen
@@ -96,13 +106,14 @@ def visit_on(browser: Any) -> Iterator[Callable[..., Visit]]:
 
 # --- what a reader sees ---------------------------------------------------------------------
 
-# Visible text outside code: every text node whose element the browser renders.
+# Visible text outside code: every text node whose element the browser renders. Text the
+# server passes through as it came (``.reason``: an upstream's error message) is skipped.
 VISIBLE_TEXT = """() => {
   const out = [];
   const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walk.nextNode()) {
     const node = walk.currentNode, el = node.parentElement;
-    if (!node.nodeValue.trim() || el.closest('code, pre, kbd, script, style, option')) continue;
+    if (!node.nodeValue.trim() || el.closest('code, pre, kbd, script, style, option, .reason')) continue;
     if (!el.checkVisibility({visibilityProperty: true})) continue;
     out.push(node.nodeValue.trim());
   }
