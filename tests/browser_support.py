@@ -172,3 +172,12 @@ CONTRAST = """() => {
 def lowest_contrast(page: Any) -> tuple[float, str]:
     found = page.evaluate(CONTRAST)
     return min((tuple(x) for x in found), default=(21.0, ""))
+
+
+# Form controls the reader can reach that have no accessible name (a <label>, aria-label or,
+# for buttons, their own text).
+UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea, button'))
+  .filter((el) => el.checkVisibility() && el.type !== 'hidden')
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !(el.tagName === 'BUTTON' && el.innerText.trim()))
+  .map((el) => el.outerHTML.slice(0, 80))"""

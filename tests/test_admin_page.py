@@ -12,7 +12,7 @@ import requests
 from tests import browser_support
 from tests import fake_upstream as fu
 from tests.accounts_support import ADMIN, ADMIN_KEY, chat, keyed, tokens
-from tests.browser_support import PHONE, VISIBLE_TEXT, english_left, lowest_contrast
+from tests.browser_support import PHONE, UNLABELLED, VISIBLE_TEXT, english_left, lowest_contrast
 
 browser = browser_support.browser  # fixtures
 visit_on = browser_support.visit_on
@@ -190,6 +190,13 @@ def test_the_self_check_table_renders_a_report(dashboard, admin_gateway):
     assert "200 → 429" in v.page.inner_text("#doctor-steps")
     assert v.page.inner_text("#doctor-advice") == "Sign in again"
     v.assert_clean()
+
+
+def test_every_dashboard_control_has_a_label(dashboard):
+    v = dashboard()
+    for tab in ("#tab-add-token", "#tab-add-cookie", "#tab-add-email"):
+        v.page.click(tab)
+        assert v.page.evaluate(UNLABELLED) == []
 
 
 def test_in_chinese_no_english_is_left_on_the_dashboard(dashboard, admin_gateway):

@@ -15,7 +15,13 @@ import requests
 
 from tests import browser_support
 from tests import fake_upstream as fu
-from tests.browser_support import PHONE, VISIBLE_TEXT, english_left, lowest_contrast
+from tests.browser_support import (
+    PHONE,
+    UNLABELLED,
+    VISIBLE_TEXT,
+    english_left,
+    lowest_contrast,
+)
 from tests.conftest import TOKEN
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
@@ -287,3 +293,24 @@ def test_docs_page_renders_every_operation(visit, gateway, shots):
     assert v.page.locator("#schema-openai\\.ChatCompletion").is_visible()
     v.page.screenshot(path=shots / "docs-light.png", full_page=True)
     v.assert_clean()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_control_has_a_label(visit, path):
+    v = visit(path)
+    assert v.page.evaluate(UNLABELLED) == []
+
+
+def test_the_quick_start_is_reachable_by_keyboard(visit):
+    v = visit("/")
+    page = v.page
+    reached = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.id"))
+    for control in ("lang-toggle", "token-input", "token-test", "tab-curl", "play-prompt"):
+        assert control in reached
+    page.focus("#token-input")
+    page.keyboard.type(TOKEN)
+    page.keyboard.press("Enter")  # the Test button is the form's submit
+    page.wait_for_selector("#token-result[data-state=ok]")
