@@ -64,6 +64,7 @@ def index() -> Response:
         base=base_url(),
         default_model=st.settings.default_model or "default",
         tongyi=st.settings.tongyi_tickets,
+        keyed=st.ops.keys.enabled,
     )
 
 

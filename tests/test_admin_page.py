@@ -11,7 +11,7 @@ import requests
 
 from tests import browser_support
 from tests import fake_upstream as fu
-from tests.accounts_support import ADMIN, ADMIN_KEY, chat, keyed, tokens
+from tests.accounts_support import ADMIN, ADMIN_KEY, USER_KEY, chat, keyed, tokens
 from tests.browser_support import PHONE, UNLABELLED, VISIBLE_TEXT, english_left, lowest_contrast
 
 browser = browser_support.browser  # fixtures
@@ -231,3 +231,17 @@ def test_dashboard_contrast_is_at_least_4_5(dashboard, admin_gateway, fake, sche
     v.page.wait_for_selector("#accounts tr[data-state=dead]")
     ratio, where = lowest_contrast(v.page)
     assert ratio >= 4.5, where
+
+
+def test_with_caller_keys_the_homepage_box_takes_and_tests_the_api_key(visit_on, admin_gateway):
+    v = visit_on(admin_gateway.url, "/")
+    page = v.page
+    assert page.locator("#keyed-note").is_visible()
+    page.fill("#token-input", USER_KEY)
+    page.click("#token-test")
+    page.wait_for_selector("#token-result[data-state=ok]")
+    assert page.inner_text("#token-kind") == "API key of this server"
+    page.fill("#token-input", "sk-not-a-key")
+    page.click("#token-test")
+    page.wait_for_selector("#token-result[data-state=bad]")
+    v.assert_clean()

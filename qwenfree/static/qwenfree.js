@@ -291,6 +291,9 @@
       return;
     }
     box.setAttribute("data-state", "busy");
+    if ($("token-box").getAttribute("data-mode") === "key") {
+      return testKey(box);
+    }
     put($("token-advice"), "Asking chat.qwen.ai…", "正在询问 chat.qwen.ai…");
     var headers = { "Content-Type": "application/json", Authorization: "Bearer " + token };
     fetch("/token/check", { method: "POST", headers: headers, body: JSON.stringify({ token: token }) })
@@ -305,6 +308,26 @@
       .catch(function (err) {
         box.setAttribute("data-state", "bad");
         box.querySelector("dl").hidden = true;
+        put($("token-advice"), "The check failed: " + err.message, "检测失败：" + err.message);
+      });
+  }
+
+  // With caller keys the box holds this server's API key: a model list proves it works.
+  function testKey(box) {
+    fetch("/v1/models", { headers: { Authorization: "Bearer " + token } })
+      .then(function (response) {
+        var live = response.ok;
+        box.setAttribute("data-state", live ? "ok" : "bad");
+        box.querySelector("dl").hidden = false;
+        put($("token-live"), live ? "yes" : "no", live ? "是" : "否");
+        put($("token-kind"), "API key of this server", "本服务器的 API 密钥");
+        put($("token-expires"), "never", "不会过期");
+        put($("token-advice"),
+          live ? "It works." : "This server refused the key: ask its operator for one.",
+          live ? "可以使用。" : "本服务器拒绝了这个密钥：请向管理员索取。");
+      })
+      .catch(function (err) {
+        box.setAttribute("data-state", "bad");
         put($("token-advice"), "The check failed: " + err.message, "检测失败：" + err.message);
       });
   }
