@@ -72,7 +72,7 @@ SUMMARIES = {
 _CHAT = {"model": "qwen3-max", "messages": [{"role": "user", "content": "Hello"}]}
 _MODEL = {"id": "qwen3-max", "object": "model", "created": 1764979200, "owned_by": "qwen"}
 _ACCOUNT = {
-    "id": "a1b2c3", "alias": "acct-a1b2", "email": "de***@example.com", "token": "…9f3e",
+    "id": "a1b2c3", "alias": "acct-a1b2", "email": "de***@example.com", "token": "…9f3e",  # nosec B105: a masked example
     "state": "ready", "reason": None, "retry_in": None, "requests": 12, "failures": 0,
 }  # fmt: skip
 
@@ -136,7 +136,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "images.video_content": {"args": {"video_id": "video_7d1e"}, "response": "302 → Location: …"},
     "health.token_check": {
-        "body": {"token": "refresh_token=…"},
+        "body": {"token": "refresh_token=…"},  # nosec B105: a placeholder
         "response": {"live": True, "kind": "refresh token", "expires_at": "2026-12-06T12:15:00Z"},
     },
     "health.healthz": {"response": {"status": "ok"}},

@@ -366,9 +366,15 @@
 
   function renderSeries(data) {
     var today = data.today || {};
-    $("card-requests").textContent = today.requests || 0;
-    $("card-errors").textContent = today.errors || 0;
-    $("card-tokens").textContent = (today.input_tokens || 0) + " / " + (today.output_tokens || 0);
+    var n = function (v) {
+      return (v || 0).toLocaleString();
+    };
+    $("card-requests").textContent = n(today.requests);
+    $("card-errors").textContent = n(today.errors);
+    var short = function (v) {
+      return (v || 0).toLocaleString(document.documentElement.lang, { notation: "compact" });
+    };
+    $("card-tokens").textContent = short(today.input_tokens) + " / " + short(today.output_tokens);
     var s = data.series;
     var C = window.qwenfreeCharts;
     function pick(prefix, label) {
