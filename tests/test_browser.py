@@ -314,3 +314,19 @@ def test_the_quick_start_is_reachable_by_keyboard(visit):
     page.keyboard.type(TOKEN)
     page.keyboard.press("Enter")  # the Test button is the form's submit
     page.wait_for_selector("#token-result[data-state=ok]")
+
+
+def test_the_reference_sidebar_search_narrows_the_list(visit):
+    v = visit("/docs")
+    page = v.page
+    total = page.locator(".sidebar li").count()
+    page.fill("#docs-search", "count_tokens")
+    assert page.locator(".sidebar li:visible").count() == 1
+    page.fill("#docs-search", "post messages")
+    assert 1 <= page.locator(".sidebar li:visible").count() < total
+    page.fill("#docs-search", "no-such-route")
+    assert page.locator(".sidebar li:visible").count() == 0
+    assert page.locator("#docs-none").is_visible()
+    page.fill("#docs-search", "")
+    assert page.locator(".sidebar li:visible").count() == total
+    v.assert_clean()
