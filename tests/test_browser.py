@@ -158,6 +158,10 @@ def test_the_test_button_shows_kind_expiry_and_advice(visit, fake):
     page.click("#lang-toggle")
     assert page.inner_text("#token-live") == "否"
     assert page.inner_text("#token-advice").startswith("网站拒绝了它")
+    assert (
+        page.evaluate("getComputedStyle(document.querySelector('#token-result dl')).display")
+        == "grid"
+    )
     v.assert_clean()
 
 
@@ -280,6 +284,12 @@ def test_status_is_a_page_for_browsers(visit, fake, gateway):
     v = visit("/status")
     assert v.page.locator("#status-models tbody tr").count() == len(fake.models)
     assert v.page.locator("#status-upstream[data-state=ok]").is_visible()
+    heights = v.page.evaluate(
+        "[...document.querySelectorAll('code.model-id, code.variant')].map(c => c.getClientRects().length)"
+    )
+    assert heights and set(heights) == {1}  # no id broken over two lines
+    facts = v.page.evaluate("getComputedStyle(document.querySelector('.cards')).display")
+    assert facts == "grid"
     assert requests.get(gateway.url + "/status").json()["version"]  # JSON for programs
     v.assert_clean()
 
