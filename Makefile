@@ -43,7 +43,7 @@ DEV_STAMP     := $(VENV)/.installed-dev-$(call checksum,$(RUNTIME_LOCK) $(DEV_LO
 LINT_PATHS := $(wildcard qwenfree tests bench soak wsgi.py gunicorn.conf.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev serve fake demo doctor test lint lock clean bench bench-smoke
+.PHONY: help install dev serve fake demo doctor test lint lock clean bench bench-smoke screenshots
 
 help: ## list targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -82,6 +82,9 @@ doctor: $(RUNTIME_STAMP) ## check each call the gateway needs against the site (
 
 test: $(DEV_STAMP) ## run the test suite (PYTEST_ARGS="-k sse -x" to narrow)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+screenshots: $(DEV_STAMP) ## retake docs/screenshots/ (every page, both themes and languages; needs chromium)
+	$(BIN)/python -m tests.screenshots docs/screenshots
 
 # Starts the bench fake and gunicorn itself (free ports); other load on the machine shows in the
 # report's "other load" columns, so run it on a quiet machine. BENCH_ARGS is passed on.

@@ -167,6 +167,36 @@ def run_doctor() -> Response:
 COUNTERS = ("requests", "failed", "input_tokens", "output_tokens")
 
 
+@bp.get("/api/series")
+def series() -> Response:
+    """Per-minute counters of the last hours, for the dashboard's charts.
+
+    ``?minutes=`` (default 180, at most a day): requests by dialect, errors by kind, time to
+    first byte (buckets and p50/p95) and account states per minute, oldest first; ``today``
+    adds up the requests, errors and tokens since midnight UTC.
+    """
+    ops = _ops()
+    ring = ops.series
+    if ring is None:  # unreachable: an admin key requires caller keys, which bring the store
+        raise errors.NotFound("No per-minute counters: set QWENFREE_API_KEYS")
+    try:
+        minutes = int(request.args.get("minutes", "180"))
+    except ValueError:
+        raise errors.InvalidRequest("minutes: a whole number", param="minutes") from None
+    ring.sample_states()
+    body = ring.read(minutes)
+    since_midnight = int(ring.clock() % 86400 // 60) + 1
+    day = ring.read(since_midnight)["series"]
+    total = lambda prefix: int(sum(sum(v) for k, v in day.items() if k.startswith(prefix)))  # noqa: E731
+    body["today"] = {
+        "requests": total("req:"),
+        "errors": total("err:"),
+        "input_tokens": total("tok:in"),
+        "output_tokens": total("tok:out"),
+    }
+    return web.json_response(body)
+
+
 def _spec(body: Any) -> AccountSpec:
     if not isinstance(body, dict):
         raise errors.InvalidRequest("Send a JSON object")

@@ -12,14 +12,13 @@ authentication, extending ``templates/base.html`` and calling :func:`secure` fro
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 
 import qwenfree
-from qwenfree import openapi, web
+from qwenfree import openapi, reference, web
 
 bp = Blueprint("home", __name__)
 
@@ -64,26 +63,40 @@ def index() -> Response:
         "home.html",
         base=base_url(),
         default_model=st.settings.default_model or "default",
-        groups=_grouped(openapi.operations(current_app)),
+        tongyi=st.settings.tongyi_tickets,
+        keyed=st.ops.keys.enabled,
     )
 
 
 @bp.get("/status")
 def status() -> Response:
-    """Version, whether the upstream model list can be fetched, and the models offered."""
+    """Version, whether the upstream model list can be fetched, and the models offered.
+
+    JSON for programs; a browser (which prefers ``text/html``) gets the same facts as a page.
+    """
     models, authoritative = web.state().service.catalog.models()
-    return web.json_response(
-        {
-            "service": "qwenfree",
-            "version": qwenfree.__version__,
-            "upstream": {"reachable": authoritative},
-            "default_model": web.state().service.catalog.default_model(),
-            "models": [
-                {"id": m.id, "name": m.name, "variants": m.variants(), "vision": m.vision}
-                for m in models
-            ],
-        }
-    )
+    body = {
+        "service": "qwenfree",
+        "version": qwenfree.__version__,
+        "upstream": {"reachable": authoritative},
+        "default_model": web.state().service.catalog.default_model(),
+        "models": [
+            {"id": m.id, "name": m.name, "variants": m.variants(), "vision": m.vision}
+            for m in models
+        ],
+    }
+    if wants_html():
+        response = page("status.html", status=body, base=base_url())
+    else:
+        response = web.json_response(body)
+    response.headers["Vary"] = ", ".join(filter(None, (response.headers.get("Vary"), "Accept")))
+    return response
+
+
+def wants_html() -> bool:
+    """Does the caller prefer a page to JSON (a browser's Accept), ``*/*`` meaning JSON?"""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
 
 
 @bp.get("/openapi.json")
@@ -99,8 +112,8 @@ def docs() -> Response:
     return page(
         "docs.html",
         base=base_url(),
-        groups=reference_groups(spec),
-        components=reference_components(spec),
+        groups=reference.groups(spec, base_url()),
+        components=reference.components(spec),
     )
 
 
@@ -152,79 +165,6 @@ def _server_address() -> str:
     return address if HOST.fullmatch(address) else "localhost"
 
 
-def _grouped(ops: list[openapi.Operation]) -> list[tuple[str, list[openapi.Operation]]]:
-    """Operations by tag, in the order of ``openapi.TAGS`` (unknown tags last)."""
-    order = list(openapi.TAGS)
-    tags = sorted({op.tag for op in ops}, key=lambda t: (order.index(t) if t in order else 99, t))
-    return [(tag, [op for op in ops if op.tag == tag]) for tag in tags]
-
-
-# --- the reference page: plain rows read back from the OpenAPI document ---------------------
-
-
-def reference_groups(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Operations grouped by tag, each reduced to what the reference page shows."""
-    described = {t["name"]: t.get("description", "") for t in spec.get("tags", [])}
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for path, item in spec["paths"].items():
-        for method, op in item.items():
-            groups.setdefault(op["tags"][0], []).append(_reference_op(method, path, op))
-    order = list(described)
-    names = sorted(groups, key=lambda t: (order.index(t) if t in order else 99, t))
-    return [{"tag": t, "description": described.get(t, ""), "ops": groups[t]} for t in names]
-
-
-def _reference_op(method: str, path: str, op: dict[str, Any]) -> dict[str, Any]:
-    body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
-    error = op["responses"]["default"]["content"]["application/json"]["schema"]
-    return {
-        "id": op["operationId"],
-        "method": method.upper(),
-        "path": path,
-        "summary": op.get("summary", ""),
-        "description": op.get("description", ""),
-        "params": op.get("parameters", []),
-        "body": type_label(body["schema"]) if body else None,
-        "media": list(op["responses"]["200"].get("content", {})),
-        "auth": [name for option in op.get("security", []) for name in option],
-        "error": type_label(error),
-    }
-
-
-def reference_components(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every component schema as a table of its properties."""
-    out = []
-    for name, schema in spec.get("components", {}).get("schemas", {}).items():
-        required = set(schema.get("required", []))
-        rows = [
-            {"name": prop, "type": type_label(sub), "required": prop in required, **_notes(sub)}
-            for prop, sub in schema.get("properties", {}).items()
-        ]
-        out.append({"name": name, "rows": rows})
-    return out
-
-
-def type_label(schema: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """A schema as text pieces, each with the component it links to (or None)."""
-    if "$ref" in schema:
-        name = schema["$ref"].rpartition("/")[2]
-        return [(name, name)]
-    if "anyOf" in schema:
-        pieces: list[tuple[str, str | None]] = []
-        for i, option in enumerate(schema["anyOf"]):
-            pieces += ([(" | ", None)] if i else []) + type_label(option)
-        return pieces
-    if "const" in schema:
-        return [(json.dumps(schema["const"]), None)]
-    kind = schema.get("type")
-    if kind == "array" or (isinstance(kind, list) and "array" in kind):
-        nullable = [(" | null", None)] if isinstance(kind, list) and "null" in kind else []
-        return [("array of ", None), *type_label(schema.get("items", {})), *nullable]
-    if isinstance(kind, list):
-        return [(" | ".join(kind), None)]
-    return [(kind or schema.get("description") or "any", None)]
-
-
 def code_pieces(text: str) -> list[tuple[str, bool]]:
     """Split prose into (text, is_code) pieces, so the template can show code spans as code
     while Jinja still escapes every piece."""
@@ -234,12 +174,3 @@ def code_pieces(text: str) -> list[tuple[str, bool]]:
         pieces += [(text[last : m.start()], False), (m[1] or m[2], True)]
         last = m.end()
     return [p for p in [*pieces, (text[last:], False)] if p[0]]
-
-
-def _notes(schema: dict[str, Any]) -> dict[str, str]:
-    limits = ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems")
-    notes = [f"{key} {schema[key]}" for key in limits if key in schema]
-    if "enum" in schema:
-        notes.append("one of " + ", ".join(str(v) for v in schema["enum"] if v is not None))
-    default = json.dumps(schema["default"]) if "default" in schema else ""
-    return {"default": default, "notes": "; ".join(notes)}

@@ -31,7 +31,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
-from qwenfree import dialects
+from qwenfree import dialects, examples
 
 OPENAPI_VERSION = "3.1.0"
 ATTRIBUTE = "openapi_doc"  # where describe() leaves its facts on a view function
@@ -53,12 +53,47 @@ TAGS = {
     "gemini": "Gemini API (gemini-cli, google-genai)",
     "images": "Pictures and videos, OpenAI-shaped (drawn by chat.qwen.ai)",
     "health": "Operations: liveness, readiness, token check",
-    "home": "This homepage and the API reference",
+    "metrics": "Prometheus metrics",
+    "home": "This homepage, the status page and the API reference",
+    "admin": "Server-held accounts and caller keys (needs the admin key)",
 }
+TAGS_ZH = {
+    "openai": "OpenAI 兼容接口（`openai` SDK、LobeChat、Dify 等）",
+    "anthropic": "Anthropic 消息接口（Claude Code、`anthropic` SDK）",
+    "gemini": "Gemini 接口（gemini-cli、`google-genai`）",
+    "images": "图片和视频，OpenAI 格式（由 chat.qwen.ai 生成）",
+    "health": "运维：存活、就绪、凭据检测",
+    "metrics": "Prometheus 指标",
+    "home": "首页、状态页和接口参考",
+    "admin": "服务器持有的账号和调用方密钥（需要管理密钥）",
+}
+# Response media types of routes that do not answer JSON (a page, plain text).
+PRODUCES = {
+    "home.index": ("text/html",),
+    "home.docs": ("text/html",),
+    "admin.page": ("text/html",),
+    "home.status": ("application/json", "text/html"),
+    "metrics.metrics": ("text/plain",),
+    "health.ping": ("text/plain",),
+}
+REDIRECTS = frozenset({"images.video_content"})  # answer 302 to a URL elsewhere
+# Dialect routes always read a JSON body when they are POSTed, even through a helper.
+BODY_TAGS = frozenset({"openai", "anthropic", "gemini", "images"})
+BODY_READERS = frozenset({"json_body", "load_or_raise", "get_json"})
 
 # How callers send their chat.qwen.ai token, per dialect (client-contracts.md §0).
 SECURITY_SCHEMES = {
-    "bearer": {"type": "http", "scheme": "bearer", "description": "chat.qwen.ai token(s)"},
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Your chat.qwen.ai credential(s), or a caller key when the server sets "
+        "QWENFREE_API_KEYS",
+    },
+    "admin-key": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The admin key (QWENFREE_ADMIN_KEY); x-api-key works too",
+    },
     "x-api-key": {"type": "apiKey", "in": "header", "name": "x-api-key"},
     "x-goog-api-key": {"type": "apiKey", "in": "header", "name": "x-goog-api-key"},
     "key": {"type": "apiKey", "in": "query", "name": "key"},
@@ -68,6 +103,13 @@ SECURITY = {
     "images": [{"bearer": []}],
     "anthropic": [{"bearer": []}, {"x-api-key": []}],
     "gemini": [{"x-goog-api-key": []}, {"bearer": []}, {"key": []}],
+    "admin": [{"admin-key": []}],
+}
+# Per endpoint, before SECURITY: public pages, and routes that need a key only in key mode.
+ENDPOINT_SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "admin.page": [],
+    "health.token_check": [{}, {"bearer": []}],
+    "health.hello": [{}, {"bearer": []}],
 }
 
 # Error envelopes, per dialect (client-contracts.md §0); routes outside a dialect blueprint
@@ -160,7 +202,11 @@ def operations(app: Any) -> list[Operation]:
         doc = getattr(view, ATTRIBUTE, None) or OpenApiDoc()
         path, params = openapi_path(rule.rule)
         tag = rule.endpoint.partition(".")[0] if "." in rule.endpoint else "app"
-        summary = doc.summary or _summary(view, rule.endpoint)
+        summary = (
+            examples.SUMMARIES.get(rule.endpoint, ("",))[0].rstrip(".")
+            or doc.summary
+            or _summary(view, rule.endpoint)
+        )
         for method in sorted(set(rule.methods or ()) - IMPLICIT_METHODS):
             op_id = _unique(f"{rule.endpoint}.{method.lower()}", ids)
             found.append(Operation(op_id, method, path, rule.endpoint, tag, summary, doc, params))
@@ -195,7 +241,10 @@ def build(app: Any, server_url: str, version: str) -> dict[str, Any]:
         plugins=[MarshmallowPlugin(schema_name_resolver=schema_name)],
         info={"description": DESCRIPTION},
         servers=[{"url": server_url}],
-        tags=[{"name": name, "description": text} for name, text in TAGS.items()],
+        tags=[
+            {"name": name, "description": text, "x-description-zh": TAGS_ZH[name]}
+            for name, text in TAGS.items()
+        ],
     )
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
@@ -220,26 +269,46 @@ def schema_name(schema: SchemaRef) -> str:
 
 def _operation(op: Operation, view: Callable[..., Any]) -> dict[str, Any]:
     dialect = dialects.for_request(op.path, op.tag, {})
+    ok = (
+        {"302": {"description": "A redirect to the content"}}
+        if op.endpoint in REDIRECTS
+        else {"200": {"description": "OK", "content": _media(op, view)}}
+    )
     out: dict[str, Any] = {
         "operationId": op.id,
         "summary": op.summary,
         "tags": [op.tag],
         "parameters": _parameters(op),
-        "responses": {
-            "200": {"description": "OK", "content": _media(op, view)},
+        "responses": ok
+        | {
             "default": {
                 "description": f"Error, in the {dialect} dialect's envelope",
                 "content": {"application/json": {"schema": _ref(f"{dialect}.Error")}},
             },
         },
     }
-    if op.tag in SECURITY:
-        out["security"] = SECURITY[op.tag]
-    if op.method in ("POST", "PUT", "PATCH"):
+    if op.endpoint in SUMMARIES_ZH:
+        out["x-summary-zh"] = SUMMARIES_ZH[op.endpoint]
+    if op.endpoint in examples.EXAMPLES:
+        out["x-examples"] = examples.EXAMPLES[op.endpoint]
+    security = ENDPOINT_SECURITY.get(op.endpoint, SECURITY.get(op.tag))
+    if security:
+        out["security"] = security
+    if op.method in ("POST", "PUT", "PATCH") and _takes_body(op, view):
         out["requestBody"] = _request_body(op, view)
     if description := _description(view):
         out["description"] = description
     return out
+
+
+SUMMARIES_ZH = {endpoint: zh for endpoint, (_, zh) in examples.SUMMARIES.items()}
+
+
+def _takes_body(op: Operation, view: Callable[..., Any]) -> bool:
+    """Does this route read a request body? Declared, a dialect's, or read in its code."""
+    if op.doc.body is not None or op.tag in BODY_TAGS:
+        return True
+    return bool(BODY_READERS & set(_code_names(view)))
 
 
 def _parameters(op: Operation) -> list[dict[str, Any]]:
@@ -263,7 +332,7 @@ def _request_body(op: Operation, view: Callable[..., Any]) -> dict[str, Any]:
 
 
 def _media(op: Operation, view: Callable[..., Any]) -> dict[str, Any]:
-    types = list(op.doc.produces or ("application/json",))
+    types = list(op.doc.produces or PRODUCES.get(op.endpoint, ("application/json",)))
     streams = op.doc.streams
     if streams is None:
         streams = "stream_response" in _code_names(view)
@@ -297,16 +366,17 @@ def _code_names(view: Callable[..., Any]) -> tuple[str, ...]:
 
 
 def _summary(view: Callable[..., Any], endpoint: str) -> str:
-    lines = (view.__doc__ or "").strip().splitlines()
-    if lines and lines[0].strip():
-        return lines[0].strip().rstrip(".")
+    """The docstring's first paragraph, whole (a line break never ends a sentence)."""
+    first = " ".join((view.__doc__ or "").strip().split("\n\n")[0].split())
+    if first:
+        return first.rstrip(".")
     return endpoint.rpartition(".")[2].replace("_", " ").capitalize()
 
 
 def _description(view: Callable[..., Any]) -> str:
-    """The docstring after its first line (the summary), if any."""
+    """The docstring after its first paragraph (the summary), if any."""
     doc = (view.__doc__ or "").strip()
-    return doc.partition("\n")[2].strip()
+    return doc.partition("\n\n")[2].strip()
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -30,6 +30,7 @@ from flask import Flask, Response, g, request
 from qwenfree import dialects, meter, web
 from qwenfree.auth import Keys, RateLimit, require_user
 from qwenfree.metrics import Metrics
+from qwenfree.series import Series
 from qwenfree.settings import Settings
 from qwenfree.store import REDIS_SCHEMES, Store, StoreUnavailable, open_store
 from qwenfree.upstream.accounts import parse_accounts
@@ -78,6 +79,7 @@ class Ops:
     pool: AccountPool | None = None
     limit: RateLimit | None = None
     clock: Callable[[], float] = time.time
+    series: Series | None = None  # per-minute counters for the admin charts (server accounts)
 
     def models_token(self, token: str | None) -> str | None:
         """The token to list models with: in server-account mode the caller's credential is
@@ -87,6 +89,11 @@ class Ops:
     def finish(self, m: meter.Meter, fields: dict[str, Any]) -> dict[str, Any]:
         """The meters' sink: metrics, then the caller key's usage counters."""
         self.metrics.finish(m, fields)
+        if self.series is not None:
+            try:
+                self.series.record(m, fields)
+            except Exception:  # a chart is bookkeeping too
+                log.warning("could not record the minute's counters", exc_info=True)
         if self.store is None or not m.key_id:
             return {}
         status, outcome = int(fields.get("status") or 0), fields.get("outcome")
@@ -128,6 +135,7 @@ def build(settings: Settings, client: UpstreamClient, metrics: Metrics) -> Ops:
     )
     ops.pool = AccountPool(settings, ops.store, client, on_refresh=counted, keeper=ops.keeper)
     ops.pool.sync(specs)
+    ops.series = Series(ops.store, states=ops.pool.counts)
     if settings.rate_limit.strip():
         ops.limit = RateLimit(settings.rate_limit, ops.store)
     if not specs:

@@ -3,6 +3,7 @@ test_browser.py), plus the OpenAPI schema registry on small apps of its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import types
@@ -39,6 +40,14 @@ def assert_secured(response: requests.Response) -> None:
     assert csp_sources(response) <= {"'self'", "'none'"}  # no host, scheme or inline source
 
 
+def own_scripts_only(text: str) -> bool:
+    """Every <script> of the page is one of our static files, none inline."""
+    tags = re.findall(r"<script[^>]*>", text)
+    return bool(tags) and all(
+        re.fullmatch(r'<script src="/static/\w+\.js"( defer)?>', t) for t in tags
+    )
+
+
 def page_text(response: requests.Response) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", response.text))
 
@@ -61,7 +70,7 @@ def test_snippets_are_filled_in_with_this_servers_address(gateway):
     text = page_text(requests.get(gateway.url + "/"))
     base = gateway.url
     for line in (
-        f"curl {base}/v1/chat/completions",
+        f"curl -N {base}/v1/chat/completions",
         f'OpenAI(base_url="{base}/v1", api_key=os.environ["QWEN_TOKEN"])',
         f"export ANTHROPIC_BASE_URL={base}",
         'export ANTHROPIC_AUTH_TOKEN="$QWEN_TOKEN"',
@@ -101,7 +110,7 @@ def test_forged_forwarding_headers_cannot_inject_markup(gateway, headers):
     r = requests.get(gateway.url + "/", headers=headers)
     assert r.status_code == 200
     assert "alert(1)" not in r.text and "evil.test" not in r.text
-    assert r.text.count("<script") == 1  # only our own script file
+    assert own_scripts_only(r.text)
     assert f"export ANTHROPIC_BASE_URL={gateway.url}\n" in page_text(r)
 
 
@@ -109,25 +118,33 @@ def test_a_forged_host_header_falls_back_to_a_safe_address(gateway):
     r = requests.get(gateway.url + "/", headers={"Host": "x<y>z"})
     assert r.status_code == 200
     assert "x<y>z" not in r.text and "x&lt;y&gt;z" not in r.text
-    assert r.text.count("<script") == 1
+    assert own_scripts_only(r.text)
 
 
-def test_homepage_lists_every_operation_and_states_the_disclaimer_once(gateway):
+def test_homepage_states_the_disclaimer_once_and_leaves_the_endpoints_to_docs(gateway):
     r = requests.get(gateway.url + "/")
     text = page_text(r)
-    for op in openapi.operations(gateway.app):
-        assert f'#op-{op.id}"' in r.text
-        assert op.path in text
     english = re.findall(r'<p class="note" lang="en">(.*?)</p>', r.text, re.S)
     assert len(english) == 1 and "official paid Qwen API" in english[0]
     assert len(re.findall(r'class="note" lang="zh-CN"', r.text)) == 1
-    assert 'id="tongyi"' in r.text and "coming" in text  # placeholder for the Tongyi backend
+    assert "/v1/messages" not in text and 'href="/docs"' in r.text
+    assert f"curl -N {gateway.url}/v1/chat/completions" in text  # -N: show the stream as it comes
+    assert "QWENFREE_TONGYI_TICKETS=true" in text and "off here" in text
+    assert "coming" not in text
+
+
+def test_the_tongyi_box_says_when_tickets_are_on(start_gateway, settings):
+    on = start_gateway(dataclasses.replace(settings, tongyi_tickets=True))
+    assert "on here" in page_text(requests.get(on.url + "/"))
 
 
 def test_static_files_are_served_with_nosniff_and_reference_nothing_external():
-    for name in ("qwenfree.css", "qwenfree.js"):
-        source = (PACKAGE / "static" / name).read_text()
-        assert "http://" not in source and "https://" not in source
+    names = [p.name for p in (PACKAGE / "static").iterdir() if p.suffix in (".css", ".js")]
+    assert {"qwenfree.css", "qwenfree.js", "quickstart.js", "admin.js", "charts.js"} <= set(names)
+    for name in names:
+        # The SVG namespace is a name, not an address anything is fetched from.
+        source = (PACKAGE / "static" / name).read_text().replace('"http://www.w3.org/2000/svg"', "")
+        assert "http://" not in source and "https://" not in source, name
         assert "@import" not in source and "url(" not in source
     for template in (PACKAGE / "templates").glob("*.html"):
         text = template.read_text()
@@ -156,6 +173,18 @@ def test_status_reports_version_upstream_and_models(gateway, fake):
     assert ids == [m["id"] for m in fake.models]
     max_model = next(m for m in status["models"] if m["id"] == "qwen3-max")
     assert "qwen3-max-thinking" in max_model["variants"]
+
+
+def test_status_is_a_page_for_browsers_and_json_for_programs(gateway, fake):
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    page = requests.get(gateway.url + "/status", headers={"Accept": browser})
+    assert page.headers["Content-Type"].startswith("text/html") and "Accept" in page.headers["Vary"]
+    assert_secured(page)
+    assert "qwen3-max-thinking" in page_text(page)
+    for accept in ("*/*", "application/json", ""):
+        r = requests.get(gateway.url + "/status", headers={"Accept": accept})
+        assert r.headers["Content-Type"] == "application/json", accept
+        assert r.json()["default_model"] == "qwen3-max"
 
 
 def test_status_says_when_the_upstream_model_list_cannot_be_fetched(gateway, fake):
@@ -337,9 +366,48 @@ def test_docs_page_shows_every_operation_and_schema(gateway):
     for name in doc["components"]["schemas"]:
         assert f'id="schema-{name}"' in r.text
     assert 'href="#schema-openai.ChatCompletion"' in r.text  # the body links to its schema
-    assert r.text.count("<script") == 1
+    assert own_scripts_only(r.text)
 
 
 def test_unknown_pages_still_answer_in_the_openai_error_shape(gateway):
     r = requests.get(gateway.url + "/nope", headers={"Authorization": "Bearer " + TOKEN})
     assert r.status_code == 404 and r.json()["error"]["type"]
+
+
+def test_docs_media_types_auth_and_bodies_are_right(start_gateway, settings, tmp_path):
+    from tests.accounts_support import keyed
+
+    gateway = start_gateway(keyed(settings, tmp_path / "data"))
+    doc = requests.get(gateway.url + "/openapi.json").json()
+    validate(doc)
+    paths = doc["paths"]
+
+    def media(path: str, method: str = "get") -> set[str]:
+        return set(paths[path][method]["responses"]["200"].get("content", {}))
+
+    assert media("/") == media("/docs") == media("/admin") == {"text/html"}
+    assert media("/metrics") == {"text/plain"}
+    assert media("/status") == {"application/json", "text/html"}
+    assert "302" in paths["/v1/videos/{video_id}/content"]["get"]["responses"]
+    assert paths["/admin/api/accounts"]["get"]["security"] == [{"admin-key": []}]
+    assert "security" not in paths["/admin"]["get"] and "security" not in paths["/"]["get"]
+    check = paths["/admin/api/accounts/{account_id}/check"]["post"]
+    assert "requestBody" not in check  # it takes no body
+    assert "requestBody" in paths["/admin/api/accounts"]["post"]
+    assert "requestBody" in paths["/v1beta/models/{name}"]["post"]  # read through a helper
+    for item in paths.values():
+        for op in item.values():
+            assert op["x-summary-zh"], op["operationId"]  # a new route needs its 中文 summary
+            assert not op["summary"].endswith((",", "that", "(")), op["summary"]
+
+
+def test_docs_show_a_request_and_response_example_per_operation(gateway):
+    r = requests.get(gateway.url + "/docs")
+    text = page_text(r)
+    doc = requests.get(gateway.url + "/openapi.json").json()
+    ops = [op for item in doc["paths"].values() for op in item.values()]
+    assert r.text.count('id="req-') == len(ops)
+    assert f"curl -N {gateway.url}/v1/chat/completions" in text
+    assert '"content": "Hello! How can I help?"' in text
+    assert "-X DELETE" in text and "$QWENFREE_ADMIN_KEY" in text
+    assert f"curl {gateway.url}/v1/models/qwen3-max" in text  # path arguments filled in
