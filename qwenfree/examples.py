@@ -34,6 +34,10 @@ SUMMARIES = {
     "admin.refresh_account": ("Sign an account with a password in again now.", "立即让有密码的账号重新登录。"),
     "admin.list_keys": ("Usage per caller key: requests, failures, tokens and last use.",
                         "每个调用方密钥的用量：请求数、失败数、token 数和最近使用时间。"),
+    "admin.set_account_cookie": ("Give an account a browser's Cookie header (after passing a captcha there, say): it lifts a challenge cooldown and its cookies ride on the account's calls.",
+                                 "为账号设置浏览器的 Cookie 请求头（例如在浏览器中通过验证码之后）：解除验证冷却，之后该账号的请求都会带上这些 Cookie。"),
+    "admin.run_doctor": ("Run the live self-check (make doctor) for a configured account: one line per call the gateway needs, with a verdict and advice, redacted.",
+                         "对一个已配置账号运行在线自检（与命令行自检相同）：网关所需的每个调用一行，附结论和建议，已脱敏。"),
     "admin.series": ("Per-minute counters of the last hours, for the dashboard's charts.",
                      "最近几小时每分钟的计数，供管理面板的图表使用。"),
     "health.hello": ("Claude Code's reachability probe, answered without calling chat.qwen.ai.",
@@ -176,6 +180,21 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                       "input_tokens": 5200, "output_tokens": 880, "last_used": None}],
             "rate_limit": "60/minute",
         }
+    },
+    "admin.set_account_cookie": {
+        "args": {"account_id": "a1b2c3"},
+        "body": {"cookie": "cna=…; x5sec=…"},
+        "response": {"account": _ACCOUNT | {"cookies": ["cna", "x5sec"]}},
+    },
+    "admin.run_doctor": {
+        "body": {"account": "acct-a1b2c3"},
+        "response": {
+            "ok": True, "profile": "chrome-149-windows", "web_version": "0.3.12",
+            "steps": [{"step": "model list", "endpoint": "GET /api/models", "http_status": 200,
+                       "actual_status": "200", "code": None, "details": None, "ms": 41.0,
+                       "verdict": "ok"}],
+            "summary": "OK: all 6 checks passed", "advice": [],
+        },
     },
     "admin.series": {
         "response": {"minutes": 180, "start": "2026-12-06T09:00:00Z",

@@ -126,7 +126,7 @@ ALLOWED_WORDS = {
     "Token", "ticket", "Chrome", "Edge", "Firefox", "Application", "Storage", "Mac", "Ctrl",
     "Shift", "Model", "Studio", "curl", "Python", "JavaScript", "openapi.json", "healthz",
     "access", "refresh", "Local", "Bearer", "tongyi.aliyun.com", "UTC", "id", "p50", "p95",
-    "Tongyi", "English", "Prometheus", "refresh_token", "GET", "POST", "DELETE", "HTTP", "SSE", "ms", "min", "s", "h", "TTFB",
+    "Tongyi", "English", "Prometheus", "refresh_token", "GET", "POST", "PUT", "DELETE", "HTTP", "SSE", "ms", "min", "s", "h", "TTFB",
 }  # fmt: skip
 URL = re.compile(r"https?://\S+|/[\w./{}-]+")
 

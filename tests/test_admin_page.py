@@ -155,8 +155,13 @@ def test_remove_asks_first_and_says_env_accounts_come_back(dashboard, admin_gate
     v.assert_clean()
 
 
-def test_the_self_check_says_when_the_gateway_lacks_it(dashboard):
+def test_the_self_check_says_when_the_gateway_lacks_it(dashboard, admin_gateway):
+    """An older gateway behind the same page answers 404 for the doctor route."""
     v = dashboard()
+    v.page.route(
+        admin_gateway.url + "/admin/api/doctor",
+        lambda r: r.fulfill(status=404, json={"error": {"message": "No route"}}),
+    )
     v.page.click("#doctor-run")
     v.page.wait_for_selector("#doctor-message[data-kind=bad]")
     assert "not available" in v.page.inner_text("#doctor-message")
