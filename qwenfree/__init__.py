@@ -34,6 +34,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
     app = Flask(__name__)
+    # "//" must not become an HTML redirect built from the Host header: a JSON 404 instead.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_mb * 1024 * 1024
 
     telemetry = metrics.Metrics(settings.metrics_multiproc_dir)

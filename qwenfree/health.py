@@ -60,7 +60,9 @@ def token_check() -> Response:
     token, browser cookies, Tongyi ticket), when the access token expires, and what to do."""
     body = web.json_body()
     token = body.get("token") if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token.strip() or len(token) > 16384:
+    if isinstance(token, str) and len(token) > 16384:
+        raise errors.InvalidRequest("The credential is longer than 16 KiB", param="token")
+    if not isinstance(token, str) or not token.strip():
         raise errors.InvalidRequest(
             'Send {"token": "<refresh_token=..., a browser Cookie header, or a token>"}',
             param="token",

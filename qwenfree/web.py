@@ -130,7 +130,23 @@ def bearer_tokens() -> list[str]:
             or request.args.get("key")
             or ""
         )
-    return [t.strip() for t in value.split(",") if t.strip()]
+    return split_credentials(value)
+
+
+def split_credentials(value: str) -> list[str]:
+    """``C1,C2,...`` -> credentials. A browser Cookie header may hold commas inside values
+    (``_ga=GA1.2.3,4``): a piece that is a cookie but no credential of its own (no
+    ``refresh_token=``/``token=``) belongs to the cookie string before it."""
+    out: list[str] = []
+    for piece in (p.strip() for p in value.split(",")):
+        if not piece:
+            continue
+        starts = piece.startswith(("refresh_token=", "token=", "eyJ")) or "=" not in piece
+        if out and "=" in out[-1] and not starts and "refresh_token=" not in piece:
+            out[-1] += "," + piece
+        else:
+            out.append(piece)
+    return out
 
 
 def json_response(

@@ -320,3 +320,41 @@ def test_a_pasted_cookie_header_clears_a_challenge_and_rides_on_later_calls(
         f"{accounts_url}/{account['id']}/cookie", json={"cookie": "a=b"}, headers=USER
     )
     assert user.status_code == 401
+
+
+def test_one_refresh_token_in_two_forms_is_refreshed_once(site, start_gateway, settings):
+    """A rotated refresh token used twice revokes the session: the two forms share one pair."""
+    site.rotate_refresh = True
+    rt = site.issue_refresh_token()
+    gateway = start_gateway(settings)
+    assert oai(gateway, "refresh_token=" + rt).chat.completions.create(model="auto", messages=HI)
+    site.advance(30)  # past the rotation grace: the original refresh token is used up
+    cookie = f"cna=abc; refresh_token={rt}"
+    assert oai(gateway, cookie).chat.completions.create(model="auto", messages=HI)
+    assert site.refresh_calls == 1
+    assert {r.state for r in site.refresh_tokens.values()} != {"revoked"}
+
+
+def test_a_comma_inside_a_cookie_header_does_not_split_the_credential(
+    site, start_gateway, settings
+):
+    rt = site.issue_refresh_token()
+    gateway = start_gateway(settings)
+    cookie = f"refresh_token={rt}; _ga=GA1.2.3,4; cna=abc"
+    for _ in range(2):
+        assert oai(gateway, cookie).chat.completions.create(model="auto", messages=HI)
+    assert site.refresh_calls == 1  # one credential, refreshed once
+    bearers = {r.headers["authorization"] for r in site.completions()}
+    assert len(bearers) == 1 and "cna=abc" not in next(iter(bearers))
+
+
+def test_doubled_slashes_are_a_json_404_not_a_redirect(site, start_gateway, settings):
+    gateway = start_gateway(settings)
+    r = requests.post(
+        gateway.url + "//v1//chat/completions",
+        json={"messages": HI},
+        headers={"Host": "evil.example"},
+        allow_redirects=False,
+    )
+    assert r.status_code == 404 and "Location" not in r.headers
+    assert r.headers["Content-Type"].startswith("application/json")

@@ -17,7 +17,7 @@
 
   // --- the token box ------------------------------------------------------------------------
 
-  var token = load("localStorage", TOKEN_KEY) || "";
+  var token = load("sessionStorage", TOKEN_KEY) || "";
 
   var QUOTE = {
     shq: function (v) {
@@ -80,7 +80,7 @@
   function testToken(event) {
     event.preventDefault();
     token = $("token-input").value.trim();
-    save("localStorage", TOKEN_KEY, token);
+    save("sessionStorage", TOKEN_KEY, token);
     fillSnippets();
     loadModels();
     var box = $("token-result");
@@ -144,7 +144,7 @@
     $("token-forget").addEventListener("click", function () {
       token = "";
       $("token-input").value = "";
-      save("localStorage", TOKEN_KEY, "");
+      save("sessionStorage", TOKEN_KEY, "");
       fillSnippets();
       $("token-result").setAttribute("data-state", "idle");
       $("token-result").querySelector("dl").hidden = true;
@@ -153,7 +153,7 @@
     form.addEventListener("submit", testToken);
     $("token-input").addEventListener("input", function () {
       token = $("token-input").value.trim();
-      save("localStorage", TOKEN_KEY, token);
+      save("sessionStorage", TOKEN_KEY, token);
       fillSnippets();
     });
     var later = null;

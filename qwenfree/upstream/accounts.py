@@ -29,8 +29,16 @@ from qwenfree import errors
 
 
 def fingerprint(token: str) -> str:
-    """A short stable id for a token that reveals nothing usable."""
+    """A short stable id for a token that reveals nothing usable: for display and for the ids we
+    hand out (continuation handles). 40 bits can be collided on purpose, so it never keys
+    anything a credential owns: that is ``digest``."""
     return hashlib.sha256(token.encode()).hexdigest()[:10]
+
+
+def digest(token: str) -> str:
+    """The key of what belongs to a credential (its refreshed tokens, cooldowns, cookie jar,
+    uploads): the whole SHA-256, which nobody can collide with on purpose."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def mask(token: str) -> str:
@@ -42,7 +50,7 @@ class TokenHealth:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._hard: dict[str, float] = {}  # fingerprint -> cooling until
+        self._hard: dict[str, float] = {}  # digest -> cooling until
         self._soft: dict[str, float] = {}
         self._refused: set[str] = set()  # hard-cooled because the site refused them
         self._turn = itertools.count()
@@ -53,19 +61,19 @@ class TokenHealth:
         start = next(self._turn) % len(tokens)
         rotated = list(tokens[start:]) + list(tokens[:start])
         with self._lock:
-            usable = [t for t in rotated if self._hard.get(fingerprint(t), 0.0) <= now]
+            usable = [t for t in rotated if self._hard.get(digest(t), 0.0) <= now]
             if not usable:
-                if all(fingerprint(t) in self._refused for t in tokens):
+                if all(digest(t) in self._refused for t in tokens):
                     raise errors.Unauthorized(
                         "chat.qwen.ai refused the credential minutes ago; send a fresh one "
                         "(the refresh_token cookie lasts: see /token/check)"
                     )
-                wait = min(self._hard[fingerprint(t)] for t in tokens) - now
+                wait = min(self._hard[digest(t)] for t in tokens) - now
                 raise errors.NoTokenAvailable(
                     "Every upstream token is cooling down after a rate limit or rejection",
                     retry_after=max(1.0, wait),
                 )
-            usable.sort(key=lambda t: self._soft.get(fingerprint(t), 0.0) > now)
+            usable.sort(key=lambda t: self._soft.get(digest(t), 0.0) > now)
         return usable
 
     def cool(self, token: str, seconds: float, *, hard: bool, refused: bool = False) -> None:
@@ -77,13 +85,13 @@ class TokenHealth:
             for key in [k for k, until in table.items() if until <= now]:
                 del table[key]  # keep the tables as small as the set of sick tokens
                 self._refused.discard(key)
-            table[fingerprint(token)] = now + seconds
-            (self._refused.add if refused else self._refused.discard)(fingerprint(token))
+            table[digest(token)] = now + seconds
+            (self._refused.add if refused else self._refused.discard)(digest(token))
 
     def recover(self, token: str) -> None:
         """Forget a token's soft failures after it served an answer."""
         with self._lock:
-            self._soft.pop(fingerprint(token), None)
+            self._soft.pop(digest(token), None)
 
 
 @dataclass(eq=False)

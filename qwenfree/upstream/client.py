@@ -183,7 +183,9 @@ class UpstreamClient:
             timeout=self.timeout,
             stream=stream,
         )
-        if identity:
+        # Only answers that accepted the credential may set its cookies: the identity comes from
+        # an unverified JWT claim, and a forged token's refusal must not rewrite another's jar.
+        if identity and self.status(r) < 400:
             self.cookies.keep(identity, response_cookies(r))
         return r
 

@@ -11,8 +11,8 @@ Forms, as a caller's API key or a server-held account entry:
 
 The keeper refreshes ahead of ``exp``, one flight per credential, and keeps the newest pair
 (refresh tokens rotate) in memory and, when it has a store, under ``cred:<key>`` so a restart or
-another worker continues with it. The key is a fingerprint of what the caller sends (or the
-account id): the store never learns the caller's string itself.
+another worker continues with it. The key is a SHA-256 of the refresh token the caller sends
+(or of the whole string when it holds none): the store keys never reveal it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from qwenfree import errors
 from qwenfree.store import Store
 from qwenfree.upstream import qwen_auth
-from qwenfree.upstream.accounts import fingerprint, jwt_exp
+from qwenfree.upstream.accounts import digest, jwt_exp
 from qwenfree.upstream.client import UpstreamClient
 from qwenfree.upstream.cookies import parse_header
 
@@ -60,7 +60,10 @@ class Credential:
 
     @property
     def key(self) -> str:
-        return fingerprint(self.raw)
+        """What its refreshed pair is kept under: the refresh token itself when there is one
+        (the same token pasted in two forms must not be refreshed twice: a rotated token used
+        twice revokes the session), else the whole string."""
+        return digest("refresh:" + self.refresh if self.refresh else self.raw)
 
 
 def parse(raw: str) -> Credential:
@@ -250,9 +253,15 @@ class TokenKeeper:
 
     def _seed(self, access: str, cred: Credential) -> None:
         if cred.cookies and cred.key not in self._seeded:
+            if len(self._seeded) >= MAX_REMEMBERED:
+                self._seeded.clear()  # at worst a jar is seeded again
             self._seeded.add(cred.key)
             self.client.cookies.seed(self.client.site.identity(access), cred.cookies)  # type: ignore[misc]
 
     def _flight(self, key: str) -> threading.Lock:
         with self._lock:
+            if len(self._flights) >= MAX_REMEMBERED and key not in self._flights:
+                # Junk credentials must not grow this for ever; a held lock stays.
+                for stale in [k for k, lock in self._flights.items() if not lock.locked()]:
+                    del self._flights[stale]
             return self._flights.setdefault(key, threading.Lock())

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 from qwenfree import errors
 from qwenfree.attachments import Blob
 from qwenfree.settings import Settings
-from qwenfree.upstream.accounts import fingerprint, jwt_claim
+from qwenfree.upstream.accounts import digest, jwt_claim
 from qwenfree.upstream.client import UpstreamClient
 
 STS_PATHS = ("/api/v2/files/getstsToken", "/api/v1/files/getstsToken")
@@ -275,11 +275,7 @@ class Uploader:
 def account_key(token: str) -> str:
     """Whose storage an upload lands in: the account a JWT names, else the token itself."""
     account = jwt_claim(token, "id")
-    return (
-        fingerprint("account:" + account)
-        if isinstance(account, str) and account
-        else (fingerprint(token))
-    )
+    return digest("account:" + account) if isinstance(account, str) and account else digest(token)
 
 
 def parse_status(answer: Any, file_id: str) -> str:

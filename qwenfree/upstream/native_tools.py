@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 
 from qwenfree import errors
-from qwenfree.upstream.accounts import fingerprint
+from qwenfree.upstream.accounts import digest
 from qwenfree.upstream.client import UpstreamClient
 
 SETTINGS_UPDATE = "/api/v2/users/user/settings/update"
@@ -51,7 +51,7 @@ class NativeTools:
         """Switch the account's tools off if this request calls for it and this token has not."""
         if self.mode == "never" or (self.mode == "tools" and not caller_tools):
             return
-        key = fingerprint(token)
+        key = digest(token)
         with self._lock:
             if key in self._done:
                 return

@@ -14,7 +14,7 @@ from qwenfree import errors
 from qwenfree.events import Citations, Event, ImageOutput, ReasoningDelta, Source, TextDelta, Usage
 from qwenfree.settings import Settings
 from qwenfree.upstream import browser
-from qwenfree.upstream.accounts import fingerprint, jwt_claim
+from qwenfree.upstream.accounts import digest, jwt_claim
 from qwenfree.upstream.browser import BrowserProfile
 from qwenfree.upstream.site import Site
 
@@ -371,7 +371,7 @@ def site(settings: Settings, profile: BrowserProfile | None = None) -> Site:
 def identity(token: str) -> str:
     """Whose cookie jar: the account's user id (stable across refreshed tokens)."""
     user = jwt_claim(token, "id")
-    return "user:" + user if isinstance(user, str) and user else "token:" + fingerprint(token)
+    return "user:" + user if isinstance(user, str) and user else "token:" + digest(token)
 
 
 def _credentials(token: str) -> dict[str, str]:

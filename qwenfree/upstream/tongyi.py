@@ -18,7 +18,7 @@ from qwenfree.catalog import ModelCatalog
 from qwenfree.events import Event, ImageOutput, ReasoningDelta, TextDelta
 from qwenfree.settings import Settings
 from qwenfree.upstream import browser, qwen
-from qwenfree.upstream.accounts import fingerprint
+from qwenfree.upstream.accounts import digest
 from qwenfree.upstream.site import Site
 
 NAME = "Tongyi"
@@ -54,7 +54,7 @@ def site(settings: Settings) -> Site:
         business_error,
         page_error,
         request_headers=request_headers,
-        identity=fingerprint,
+        identity=digest,
         profile="tongyi-static",
         name=NAME,
     )
