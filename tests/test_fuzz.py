@@ -28,6 +28,7 @@ from qwenfree.settings import Settings
 from qwenfree.tools.parser import Call, CallParser
 from qwenfree.tools.protocol import CLOSE
 from tests.conftest import TOKEN
+from tests.models import MODEL
 
 EXAMPLES = int(os.environ.get("QWENFREE_FUZZ_EXAMPLES", "25"))
 FUZZ = settings(
@@ -139,7 +140,7 @@ def mutated(valid: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
 BODIES = {
     "openai": (
         ChatCompletionSchema,
-        {"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]},
+        {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
     ),
     "anthropic": (
         MessagesSchema,
