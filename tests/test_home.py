@@ -17,6 +17,7 @@ from openapi_spec_validator import validate
 import qwenfree
 from qwenfree import openapi, web
 from tests.conftest import TOKEN
+from tests.models import MODEL
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -154,8 +155,8 @@ def test_status_reports_version_upstream_and_models(gateway, fake):
     assert status["upstream"] == {"reachable": True}
     ids = [m["id"] for m in status["models"]]
     assert ids == [m["id"] for m in fake.models]
-    max_model = next(m for m in status["models"] if m["id"] == "qwen3-max")
-    assert "qwen3-max-thinking" in max_model["variants"]
+    max_model = next(m for m in status["models"] if m["id"] == MODEL)
+    assert f"{MODEL}-thinking" in max_model["variants"]
 
 
 def test_status_says_when_the_upstream_model_list_cannot_be_fetched(gateway, fake):
