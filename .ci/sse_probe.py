@@ -62,7 +62,8 @@ def open_stream(url: str, prompt: str, timeout: float) -> Stream:
     """POST the chat request; return it once the status and headers are checked."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
-    body = {"model": "qwen3-max", "stream": True, "messages": [{"role": "user", "content": prompt}]}
+    # "default": the site's first model, whatever the fake (or the site) calls it today
+    body = {"model": "default", "stream": True, "messages": [{"role": "user", "content": prompt}]}
     headers = {
         "Authorization": "Bearer ci-probe-token",
         "Content-Type": "application/json",

@@ -279,7 +279,7 @@ class Stream:
 
 
 async def serve(host: str, port: int) -> None:
-    fake = Fake(models=_json({"data": fu.default_models()}))
+    fake = Fake(models=_json({"data": fu.default_models(fu.SEP_2026)}))  # the site as it is now
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Connection(fake), host, port, backlog=4096)
     print(f"bench fake chat.qwen.ai listening on http://{host}:{port}", flush=True)

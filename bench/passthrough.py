@@ -19,6 +19,7 @@ import requests
 from flask import Flask, Response, current_app, request
 from requests.adapters import HTTPAdapter
 
+from bench.routes import MODEL
 from qwenfree.upstream import qwen
 
 
@@ -38,7 +39,7 @@ def healthz() -> Response:
 
 def completions() -> Response:
     base, session = current_app.extensions["bench"]
-    model = "qwen3-max"
+    model = MODEL
     text = request.get_json()["messages"][0]["content"]
     headers = {"Authorization": request.headers.get("Authorization", "")}
     new = qwen.new_chat_body(model, "t2t", time.time())

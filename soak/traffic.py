@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from tests import fake_upstream as fu
+from tests.models import MODEL
 
 ANSWER = "The soak answer, in several pieces, 巴黎 included."
 PIECES = ["The soak ", "answer, in ", "several pieces, ", "巴黎 included."]
@@ -90,7 +91,7 @@ DIALECTS = [
         lambda stream: "/v1/chat/completions",
         lambda token: {"Authorization": f"Bearer {token}"},
         lambda text, stream: {
-            "model": "qwen3-max",
+            "model": MODEL,
             "stream": stream,
             "messages": [{"role": "user", "content": text}],
         },

@@ -20,7 +20,9 @@ import pytest
 import requests
 
 from qwenfree.settings import Settings
+from tests import fake_upstream as fu
 from tests.fake_upstream import mint_token
+from tests.models import MODEL
 
 USER_KEY = "sk-user-key-0001-abcdef"
 OTHER_KEY = "sk-user-key-0002-ghijkl"
@@ -71,13 +73,31 @@ def with_clock(gateway: Any, clock: Clock) -> Any:
 
 
 def chat(url: str, headers: dict[str, str] | None = None, **extra: Any) -> requests.Response:
-    body = {"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]} | extra
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]} | extra
     return requests.post(url + "/v1/chat/completions", json=body, headers=headers or USER)
 
 
 def used_tokens(fake: Any) -> list[str]:
     """The bearer token of every completion the fake received, in order."""
     return [c.headers["authorization"].removeprefix("Bearer ") for c in fake.completions()]
+
+
+def signins(fake: Any) -> list[Any]:
+    """The sign-ins the fake answered: v2 on the 2026-09 site, v1 on the legacy one (where the
+    client's v2 attempt meets a 404 first)."""
+    path = "/api/v2/auths/signin" if fake.modern else "/api/v1/auths/signin"
+    return [r for r in fake.requests if r.path == path]
+
+
+def signin_reply(fake: Any, email: str = "demo@example.com") -> tuple[fu.Script, str]:
+    """A good sign-in answer in the fake's current dialect and the path it answers, to enqueue
+    (e.g. delayed): v2 puts the tokens in cookies, v1 the token in the body."""
+    token = mint_token(fu.account_id(email), type="access_token")
+    if not fake.modern:
+        return fu._json(200, {"token": token}), "/api/v1/auths/signin"
+    cookies = [f"token={token}; Path=/", f"refresh_token={fake.issue_refresh_token(email=email)}"]
+    body = {"success": True, "data": {"id": fu.account_id(email), "email": email, "role": "user"}}
+    return fu._json(200, body, headers={"Set-Cookie": cookies}), "/api/v2/auths/signin"
 
 
 def free_port() -> int:

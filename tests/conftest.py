@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,10 @@ from qwenfree.settings import Settings
 from tests.fake_upstream import FakeUpstream
 
 TOKEN = "test-token-0001"
+# The dialect of the session's fake (what reset() restores): the site as it is now unless
+# QWENFREE_FAKE_MODE=legacy runs the file against the mid-2026 site (`make test` does, for the
+# core dialect files). Read here only; the gateway never sees it.
+FAKE_MODE = os.environ.get("QWENFREE_FAKE_MODE") or None
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +40,7 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream().start()
+    fake = FakeUpstream(mode=FAKE_MODE).start()
     yield fake
     fake.stop()
 

@@ -7,11 +7,12 @@ module re-exports it, so ``from tests.fake_upstream import FakeUpstream, answer,
 * tests: ``with FakeUpstream() as fake: fake.enqueue(answer("Hi")); ...`` then point the gateway at
   ``fake.url`` and assert on ``fake.requests`` / ``fake.completions()``. Each completion pops one
   queued ``Script`` (frames, delays, raw byte cuts, stalls, drops, error bodies); an empty queue
-  gives a default reply. ``fake.mode = "2026-09"`` switches to the site as it is since September
-  2026 (header gate, real status in ``x-actual-status-code``, 15-minute tokens, v2 sign-in...).
-* trying the gateway offline: ``python tests/fake_upstream.py --port 9100 [--mode 2026-09]``
+  gives a default reply. It speaks the site as it is since September 2026 (header gate, real
+  status in ``x-actual-status-code``, 15-minute tokens, v2 sign-in...); ``fake.mode = "legacy"``
+  switches to the mid-2026 site.
+* trying the gateway offline: ``python tests/fake_upstream.py --port 9100 [--mode legacy]``
   serves default replies (sign in as demo@example.com / demo-password, or send any bearer token
-  not starting with "bad" or "expired").
+  not starting with "bad" or "expired"; a JWT-shaped one must be signed by the fake).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def traffic(url: str, app: Any, fake: fu.FakeUpstream, doomed: str) -> None:
         for i in range(1 + (back * 7) % 5):
             # Not streamed: a stream is counted when the server closes it, which may be after
             # the clock has moved on.
-            chat(url, model=("qwen3-max", "qwen3-max-thinking")[i % 2])
+            chat(url, model=("qwen3.7-plus", "qwen3.7-plus-thinking")[i % 2])
         if back % 26 == 0:  # a site hiccup: retried on the next account, then given up
             for _ in range(3):
                 fake.enqueue(fu.http_error(500))

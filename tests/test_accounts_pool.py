@@ -24,11 +24,14 @@ from tests.accounts_support import (
     keyed,
     redis_server,  # noqa: F401 - fixture
     redis_url,  # noqa: F401 - fixture
+    signin_reply,
+    signins,
     start_redis,
     tokens,
     used_tokens,
     with_clock,
 )
+from tests.models import MODEL
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -74,7 +77,7 @@ def open_stream(url: str) -> tuple[requests.Response, Iterator[bytes]]:
     line iterator alive, or dropping it closes the connection."""
     r = requests.post(
         url + "/v1/chat/completions",
-        json={"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}], "stream": True},
+        json={"model": MODEL, "messages": [{"role": "user", "content": "x"}], "stream": True},
         headers=USER,
         stream=True,
         timeout=10,
@@ -133,7 +136,7 @@ def test_a_rate_limit_benches_only_that_capability(pool_gateway, fake):
     (a,) = tokens(1)
     gateway = pool_gateway([a])
     fake.enqueue_for(a, fu.rate_limited(2))
-    assert chat(gateway.url, model="qwen3-max-search").status_code == 429
+    assert chat(gateway.url, model=f"{MODEL}-search").status_code == 429
     assert chat(gateway.url).status_code == 200  # plain chat still works on the same account
     assert state_of(gateway, a)["cooldowns"][0]["capability"] == "search"
 
@@ -165,15 +168,17 @@ def test_a_rejected_token_without_password_is_dead_and_others_serve(pool_gateway
     assert used_tokens(fake).count(a) == 1
 
 
-def test_a_rejected_token_with_a_password_signs_in_again_and_retries_once(pool_gateway, fake):
+def test_a_rejected_token_with_a_password_is_renewed_and_retried_once(pool_gateway, fake):
     gateway = pool_gateway(["demo@example.com:demo-password"])
     assert chat(gateway.url).status_code == 200  # the first use signs in
     (token,) = used_tokens(fake)
     fake.enqueue_for(token, fu.http_error(401))
     assert chat(gateway.url).status_code == 200
-    signins = [r for r in fake.requests if r.path == "/api/v1/auths/signin"]
-    assert len(signins) == 2 and len(fake.completions()) == 3  # 401, then the retry
-    assert state_of(gateway, used_tokens(fake)[-1])["state"] == "ready"
+    # renewed by its refresh token on the 2026-09 site, by signing in again on the legacy one
+    assert len(signins(fake)) + fake.refresh_calls == 2
+    assert len(fake.completions()) == 3  # 401, then the retry
+    (account,) = accounts(gateway).values()  # shown by its refresh token on the 2026-09 site
+    assert account["state"] == "ready"
 
 
 def test_a_wrong_password_is_dead_with_the_reason(pool_gateway, fake):
@@ -194,10 +199,11 @@ def test_an_expired_token_is_refreshed_before_use(pool_gateway, fake):
     ops.store.set_token(record.id, stale, time.time() - 60)
     assert chat(gateway.url).status_code == 200
     assert stale not in used_tokens(fake)  # signed in first: the expired token never went out
-    assert [r.path for r in fake.requests].count("/api/v1/auths/signin") == 1
+    assert len(signins(fake)) == 1
 
 
 def test_a_token_near_expiry_is_refreshed_by_sign_in(pool_gateway, fake):
+    fake.mode = fu.LEGACY  # v1: 30-day tokens in the body, renewed by signing in again
     soon = fu.mint_token("demo", exp=int(time.time()) + 3600)  # < 24 h left
     fake.enqueue(fu._json(200, {"token": soon}), path="/api/v1/auths/signin")
     gateway = pool_gateway(["demo@example.com:demo-password"])
@@ -206,13 +212,13 @@ def test_a_token_near_expiry_is_refreshed_by_sign_in(pool_gateway, fake):
     assert chat(gateway.url).status_code == 200
     fresh = used_tokens(fake)[-1]
     assert fresh != soon and state_of(gateway, fresh)["token_expires"] > "2026"
-    assert [r.path for r in fake.requests].count("/api/v1/auths/signin") == 2
+    assert len(signins(fake)) == 2
 
 
 def test_concurrent_requests_share_one_sign_in(pool_gateway, fake):
-    slow = fu._json(200, {"token": fu.mint_token("demo")})
+    slow, path = signin_reply(fake)
     slow.first_byte_delay = 0.4  # every request arrives while the sign-in is in flight
-    fake.enqueue(slow, path="/api/v1/auths/signin")
+    fake.enqueue(slow, path=path)
     gateway = pool_gateway(["demo@example.com:demo-password"], account_concurrency=0)
     results: list[int] = []
     threads = [
@@ -224,14 +230,14 @@ def test_concurrent_requests_share_one_sign_in(pool_gateway, fake):
     for t in threads:
         t.join(20)
     assert results == [200] * 4
-    assert [r.path for r in fake.requests].count("/api/v1/auths/signin") == 1
+    assert len(signins(fake)) == 1
 
 
 EXHAUSTED = [
     # (path, body, headers, status, error check)
     pytest.param(
         "/v1/chat/completions",
-        {"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]},
+        {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
         USER,
         429,
         lambda b: b["error"]["type"] == "rate_limit_error",
@@ -334,8 +340,7 @@ def test_two_instances_share_cooldowns_tokens_and_usage(
     for _ in range(4):
         assert chat(two.url).status_code == 200
     assert used_tokens(fake).count(a) == 1
-    signins = [r for r in fake.requests if r.path == "/api/v1/auths/signin"]
-    assert len(signins) == 1  # the demo account signed in once, for both instances
+    assert len(signins(fake)) == 1  # the demo account signed in once, for both instances
     keys = requests.get(two.url + "/admin/api/keys", headers=ADMIN).json()["keys"]
     assert keys[0]["requests"] == 5  # usage counted across instances
 
@@ -352,8 +357,7 @@ def test_state_survives_a_restart(start_gateway, settings, tmp_path, fake):
     assert state_of(again, a)["state"] == "cooling"
     assert chat(again.url).status_code == 200
     assert used_tokens(fake).count(a) == 1
-    signins = [r for r in fake.requests if r.path == "/api/v1/auths/signin"]
-    assert len(signins) == 1  # the refreshed token was kept: no new sign-in
+    assert len(signins(fake)) == 1  # the refreshed token was kept: no new sign-in
 
 
 def test_a_lost_redis_is_a_503_in_the_dialect_not_a_crash(start_gateway, settings, tmp_path):

@@ -14,6 +14,7 @@ import requests
 
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.models import NO_THINKING_MODEL, default_model
 from tests.test_tools import call
 
 MODEL = "claude-opus-4-8"
@@ -66,7 +67,7 @@ def test_non_stream_message_with_real_usage(claude, fake):
     assert [b.type for b in msg.content] == ["text"] and msg.content[0].text == "Paris."
     assert msg.stop_reason == "end_turn" and msg.stop_sequence is None
     assert (msg.usage.input_tokens, msg.usage.output_tokens) == (1200, 3)
-    assert fake.last_completion().json["model"] == "qwen3-max"  # claude-* maps to the default
+    assert fake.last_completion().json["model"] == default_model(fake)  # claude-*: the default
 
 
 def test_stream_event_order_on_the_wire(gateway, fake):
@@ -133,7 +134,7 @@ def test_thinking_display_omitted_keeps_only_the_signature(claude, fake):
         ({"type": "adaptive"}, "high", MODEL, True),
         ({"type": "adaptive"}, "low", MODEL, False),
         ({"type": "disabled"}, None, MODEL, False),
-        ({"type": "enabled", "budget_tokens": 1024}, None, "qwen3-coder-plus", False),
+        ({"type": "enabled", "budget_tokens": 1024}, None, NO_THINKING_MODEL, False),
     ],
 )
 def test_thinking_modes(gateway, fake, thinking, effort, model, enabled):
@@ -461,11 +462,11 @@ def test_unknown_model_and_route_are_not_found_errors(claude, gateway):
     assert r.status_code == 404 and r.json()["type"] == "error"
 
 
-def test_models_in_anthropic_shape(claude):
+def test_models_in_anthropic_shape(claude, fake):
     models = list(claude.models.list())
-    assert "qwen3-max" in {m.id for m in models} and models[0].type == "model"
-    one = claude.models.retrieve(MODEL)
-    assert one.id == MODEL and one.display_name == "Qwen3-Max"
+    assert default_model(fake) in {m.id for m in models} and models[0].type == "model"
+    one = claude.models.retrieve(MODEL)  # claude-*: the default model, under the caller's name
+    assert one.id == MODEL and one.display_name == fake.models[0]["name"]
 
 
 def test_every_block_type_claude_code_sends_is_accepted(claude, fake):

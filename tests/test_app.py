@@ -10,6 +10,7 @@ import requests
 from qwenfree.settings import Settings
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN, user
+from tests.models import MODEL
 
 
 def test_ping_health_and_ready(gateway, fake):
@@ -123,7 +124,7 @@ def test_silent_upstream_gets_ping_comments_that_the_sdk_ignores(start_gateway, 
     assert ": ping\n\n" in raw and raw.endswith("data: [DONE]\n\n")
     fake.enqueue(fu.stall_after(["Hel"], 0.5, ["lo"]))
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=TOKEN, max_retries=0)
-    chunks = client.chat.completions.create(model="qwen3-max", messages=user(), stream=True)
+    chunks = client.chat.completions.create(model=MODEL, messages=user(), stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello"
 
 

@@ -18,6 +18,7 @@ import requests
 from qwenfree.upstream.accounts import fingerprint
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN, user
+from tests.models import DRAW_MODEL, MODEL
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 FP = fingerprint(TOKEN)
@@ -56,13 +57,13 @@ EVIL = [
 def _ask(gateway, dialect: str, conversation_id: str) -> requests.Response:
     if dialect == "openai":
         url = gateway.url + "/v1/chat/completions"
-        body = {"model": "qwen3-max", "messages": user(), "conversation_id": conversation_id}
+        body = {"model": MODEL, "messages": user(), "conversation_id": conversation_id}
     elif dialect == "anthropic":
         url = gateway.url + "/v1/messages"
-        body = {"model": "qwen3-max", "max_tokens": 64, "messages": user()}
+        body = {"model": MODEL, "max_tokens": 64, "messages": user()}
         body["conversation_id"] = conversation_id
     else:
-        url = gateway.url + "/v1beta/models/qwen3-max:generateContent"
+        url = gateway.url + f"/v1beta/models/{MODEL}:generateContent"
         body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
         body["conversation_id"] = conversation_id
     return requests.post(url, json=body, headers=AUTH, timeout=15)
@@ -85,10 +86,10 @@ def test_ids_from_callers_never_shape_an_upstream_url(gateway, fake, dialect, co
 def test_a_handle_of_our_shape_still_continues(start_gateway, settings, fake):
     gateway = start_gateway(settings)  # chats kept: this one is continued
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=TOKEN, max_retries=0)
-    first = client.chat.completions.create(model="qwen3-max", messages=user("one"))
+    first = client.chat.completions.create(model=MODEL, messages=user("one"))
     history = user("one") + [{"role": "assistant", "content": "1"}, *user("two")]
     client.chat.completions.create(
-        model="qwen3-max", messages=history, extra_body={"conversation_id": first.id}
+        model=MODEL, messages=history, extra_body={"conversation_id": first.id}
     )
     one, two = fake.completions()
     assert (
@@ -124,7 +125,7 @@ def test_video_status_is_read_from_v2_first(client, fake):
     _video_task(fake, task)
     url = "https://cdn.example/v.mp4?key=1"
     fake.enqueue(_status("running"), _status("success", url), path=f"/api/v2/task/status/{task}")
-    done = client.chat.completions.create(model="qwen3.7-plus-video", messages=user("sunrise"))
+    done = client.chat.completions.create(model=f"{DRAW_MODEL}-video", messages=user("sunrise"))
     assert done.choices[0].message.content == f"[video]({url})"
     polls = [r.path for r in fake.requests if "status" in r.path]
     assert polls == [f"/api/v2/task/status/{task}"] * 2
@@ -150,7 +151,7 @@ def test_video_status_falls_back_to_v1_on_not_found(client, fake):
     url = "https://cdn.example/v1.mp4?key=1"
     fake.enqueue(fu.business_error("Not_Found", "no such path"), path=f"/api/v2/task/status/{task}")
     fake.enqueue(_status("success", url), path=f"/api/v1/tasks/status/{task}")
-    done = client.chat.completions.create(model="qwen3.7-plus-video", messages=user("rain"))
+    done = client.chat.completions.create(model=f"{DRAW_MODEL}-video", messages=user("rain"))
     assert done.choices[0].message.content == f"[video]({url})"
 
 
@@ -160,7 +161,7 @@ def test_a_task_status_other_than_running_or_success_fails_at_once(client, fake,
     _video_task(fake, task)
     fake.enqueue(_status(status), path=f"/api/v2/task/status/{task}")
     with pytest.raises(openai.InternalServerError, match="could not make the video"):
-        client.chat.completions.create(model="qwen3.7-plus-video", messages=user("a storm"))
+        client.chat.completions.create(model=f"{DRAW_MODEL}-video", messages=user("a storm"))
     assert len([r for r in fake.requests if "status" in r.path]) == 1
 
 
@@ -200,7 +201,7 @@ def test_image_edits_read_the_image_edit_tool_phase(client, fake, result):
 
 def _drawing_in(fake, chat_id: str, content: object, extra: object = None) -> None:
     """The next chat created is ``chat_id``; reading it back finds this assistant message."""
-    fake.chats[chat_id] = fu.Chat(id=chat_id, chat_type="t2i", models=["qwen3-max"])
+    fake.chats[chat_id] = fu.Chat(id=chat_id, chat_type="t2i", models=[MODEL])
     fake.enqueue(
         fu._json(200, {"success": True, "data": {"id": chat_id}}), path="/api/v2/chats/new"
     )

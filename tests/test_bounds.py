@@ -273,7 +273,7 @@ def maximal(dialect):
     blocks = per_message // 3  # {"type": "text", "text": "t"}: 3 values
     if dialect == "gemini":
         content = {"role": "user", "parts": [{"text": "t"}] * (per_message // 2)}
-        return GEMINI.replace("gemini-x", "qwen3-max"), {"contents": [content] * count}
+        return GEMINI.replace("gemini-x", "qwen3.7-plus"), {"contents": [content] * count}
     message = {"role": "user", "content": [{"type": "text", "text": "t"}] * blocks}
     if dialect == "openai":
         return CHAT, {"messages": [message] * count}

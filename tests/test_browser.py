@@ -171,8 +171,8 @@ def test_the_playground_streams_an_answer_with_thinking_apart(visit, fake):
     page.click("#play-send")
     assert "credential" in page.inner_text("#play-state")  # none given yet
     page.fill("#token-input", TOKEN)
-    page.wait_for_selector("#play-model option[value=qwen3-max-thinking]", state="attached")
-    page.select_option("#play-model", "qwen3-max-thinking")
+    page.wait_for_selector('#play-model option[value="qwen3.7-plus-thinking"]', state="attached")
+    page.select_option("#play-model", "qwen3.7-plus-thinking")
     page.fill("#play-prompt", "Say hi")
     page.click("#play-send")
     expect(page.locator("#play-state [lang=en]")).to_have_text("Done.", timeout=15_000)

@@ -21,6 +21,7 @@ import pytest
 
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.models import default_model
 from tests.test_tools import call
 
 CLAUDE = (
@@ -123,6 +124,8 @@ def test_claude_code_writes_a_file_through_a_tool_call(gateway, fake, tmp_path, 
     assert result["type"] == "tool_result" and result["tool_use_id"] == tool_use["id"]
     upstream = fake.completions()[-1].json["messages"][0]["content"]
     assert f'<tool_result id="{tool_use["id"]}" name="Write">' in upstream
+    # no QWENFREE_DEFAULT_MODEL: claude-* is the site's first model (qwen3.8-plus on 2026-09)
+    assert {c.json["model"] for c in fake.completions()} == {default_model(fake)}
 
 
 def test_claude_code_reads_past_200_kb_without_prompt_is_too_long(

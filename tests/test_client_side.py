@@ -23,6 +23,7 @@ from qwenfree import heartbeats
 from qwenfree.events import TextDelta
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.models import MODEL
 from tests.test_smoke import served  # noqa: F401 - the gunicorn fixture, reused
 
 
@@ -38,7 +39,7 @@ class Route:
 
 
 def _openai(messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
-    return {"model": "qwen3-max", "messages": messages, "stream": stream}
+    return {"model": MODEL, "messages": messages, "stream": stream}
 
 
 def _anthropic(messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
@@ -276,7 +277,7 @@ DEEP = b"[" * 30_000 + b"]" * 30_000  # past Python's parser, within QWENFREE_MA
 def bad_bodies(route: Route) -> list[Any]:
     """(body, words the message must contain) that every dialect must refuse with 400."""
     wrong_types = {
-        "openai": {"model": "qwen3-max", "messages": "hi"},
+        "openai": {"model": MODEL, "messages": "hi"},
         "anthropic": {"model": "claude-opus-4-8", "max_tokens": "ten", "messages": HI},
         "gemini": {"contents": [{"role": "user", "parts": "hi"}]},
     }[route.name]

@@ -16,6 +16,7 @@ import requests
 
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN, user
+from tests.models import DRAW_MODEL, MODEL, NO_DRAWING_MODEL, default_model
 
 PNG64 = base64.b64encode(fu.PNG).decode()
 
@@ -59,13 +60,14 @@ def test_images_generate_with_the_openai_sdk_returns_the_signed_url(client, fake
         "16:9",
         "16:9",
     )
-    assert body["model"] == "qwen3-max" and msg["feature_config"]["thinking_enabled"] is False
+    assert body["model"] == default_model(fake)  # dall-e-3: the site's first model draws
+    assert msg["feature_config"]["thinking_enabled"] is False
     assert msg["files"] == []
 
 
 def test_b64_json_and_several_pictures(client, fake):
     done = client.images.generate(
-        model="qwen3-max", prompt="two cats", n=2, size="1024x1536", response_format="b64_json"
+        model=DRAW_MODEL, prompt="two cats", n=2, size="1024x1536", response_format="b64_json"
     )
     assert [base64.b64decode(d.b64_json) for d in done.data] == [fu.PNG, fu.PNG]
     assert len(fake.completions()) == 2 and sent(fake)["size"] == "3:4"
@@ -89,7 +91,7 @@ def test_an_answer_without_a_picture_is_a_502(client, fake):
 
 def test_bad_drawing_requests_are_400s(client, fake):
     with pytest.raises(openai.BadRequestError, match="cannot draw pictures"):
-        client.images.generate(model="qwen3-coder-plus", prompt="x")
+        client.images.generate(model=NO_DRAWING_MODEL, prompt="x")
     with pytest.raises(openai.BadRequestError, match="size must be"):
         client.images.generate(prompt="x", size="huge")  # type: ignore[arg-type]
     with pytest.raises(openai.BadRequestError, match="n"):
@@ -99,10 +101,10 @@ def test_bad_drawing_requests_are_400s(client, fake):
 
 def test_the_image_suffix_draws_in_chat(client, fake):
     ids = {m.id for m in client.models.list()}
-    assert {"qwen3-max-image", "qwen3.7-plus-image-edit", "qwen3.7-plus-video"} <= ids
-    assert "qwen3-max-video" not in ids
+    assert {f"{DRAW_MODEL}-image", f"{DRAW_MODEL}-image-edit", f"{DRAW_MODEL}-video"} <= ids
+    assert not {f"{NO_DRAWING_MODEL}-image", f"{NO_DRAWING_MODEL}-video"} & ids
     done = client.chat.completions.create(
-        model="qwen3-max-image",
+        model=f"{DRAW_MODEL}-image",
         messages=[
             {"role": "user", "content": "hello"},
             {"role": "assistant", "content": "hi"},
@@ -145,13 +147,13 @@ def test_images_edit_takes_json_data_uris_and_needs_a_picture(gateway, fake):
 def test_image_edit_in_chat_edits_the_newest_picture(client, fake):
     picture = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG64}"}}
     client.chat.completions.create(
-        model="qwen3.7-plus-image-edit",
+        model=f"{DRAW_MODEL}-image-edit",
         messages=[{"role": "user", "content": [picture, {"type": "text", "text": "crop it"}]}],
     )
     msg = sent(fake)["messages"][0]
     assert msg["chat_type"] == "image_edit" and len(msg["files"]) == 1
     with pytest.raises(openai.BadRequestError, match="needs a picture"):
-        client.chat.completions.create(model="qwen3.7-plus-image-edit", messages=user("crop"))
+        client.chat.completions.create(model=f"{DRAW_MODEL}-image-edit", messages=user("crop"))
 
 
 # ------------------------------------------------------------------------------ videos
@@ -159,14 +161,15 @@ def test_image_edit_in_chat_edits_the_newest_picture(client, fake):
 
 def test_the_video_suffix_waits_for_the_task_and_links_the_video(client, fake):
     fake.task_polls = 3
-    done = client.chat.completions.create(model="qwen3.7-plus-video", messages=user("a sunrise"))
+    done = client.chat.completions.create(model=f"{DRAW_MODEL}-video", messages=user("a sunrise"))
     [task] = fake.tasks.values()
     assert (
         done.choices[0].message.content == f"[video]({fake.url}/output/t2v/{task.id}.mp4?key=abc)"
     )
     body = sent(fake)
     assert body["stream"] is False and body["messages"][0]["chat_type"] == "t2v"
-    polls = [r for r in fake.requests if r.path.startswith("/api/v1/tasks/status/")]
+    status = "/api/v2/task/status/" if fake.modern else "/api/v1/tasks/status/"
+    polls = [r for r in fake.requests if r.path.startswith(status)]
     assert len(polls) == 4
 
 
@@ -177,7 +180,7 @@ def test_a_streamed_video_keeps_the_client_alive_while_it_waits(start_gateway, s
     fake.task_polls = 6
     r = requests.post(
         gateway.url + "/v1/chat/completions",
-        json={"model": "qwen3.7-plus-video", "messages": user("waves"), "stream": True},
+        json={"model": f"{DRAW_MODEL}-video", "messages": user("waves"), "stream": True},
         headers={"Authorization": "Bearer " + TOKEN},
     )
     assert r.status_code == 200
@@ -190,16 +193,16 @@ def test_a_streamed_video_keeps_the_client_alive_while_it_waits(start_gateway, s
 def test_a_failed_or_empty_video_is_an_error(client, fake, outcome, message):
     fake.task_outcome = outcome
     with pytest.raises(openai.InternalServerError, match=message):
-        client.chat.completions.create(model="qwen3.7-plus-video", messages=user("a storm"))
+        client.chat.completions.create(model=f"{DRAW_MODEL}-video", messages=user("a storm"))
 
 
 def test_the_videos_api_starts_polls_and_serves_the_video(client, fake):
     fake.task_polls = 2
     video = quietly(client.videos.create, model="sora-2", prompt="a cat surfing", size="720x1280")
     assert video.status == "queued" and video.id.startswith("video_")
-    assert (
-        sent(fake)["size"] == "9:16" and sent(fake)["model"] == "qwen3.7-plus"
-    )  # the default cannot
+    # sora-2: the site's first model that makes videos (legacy's first, qwen3-max, could not)
+    maker = next(m["id"] for m in fake.models if "t2v" in m["info"]["meta"]["chat_type"])
+    assert sent(fake)["size"] == "9:16" and sent(fake)["model"] == maker
     assert quietly(client.videos.retrieve, video.id).status == "in_progress"
     done = quietly(client.videos.poll, video.id)  # paced by our openai-poll-after-ms
     assert done.status == "completed"
@@ -234,7 +237,7 @@ SOURCE = {"url": "https://example.org/news", "title": "News", "snippet": "Someth
 def test_anthropic_search_answers_carry_citations(gateway, fake):
     claude = anthropic.Anthropic(base_url=gateway.url, api_key=TOKEN, max_retries=0)
     fake.enqueue(fu.answer("It happened.", search=[SOURCE]))
-    msg = claude.messages.create(model="qwen3-max-search", max_tokens=100, messages=user("news?"))
+    msg = claude.messages.create(model=f"{MODEL}-search", max_tokens=100, messages=user("news?"))
     [block] = msg.content
     [cited] = block.citations
     assert (cited.type, cited.url, cited.title, cited.cited_text) == (
@@ -245,7 +248,7 @@ def test_anthropic_search_answers_carry_citations(gateway, fake):
     )
     fake.enqueue(fu.answer("It happened.", search=[SOURCE]))
     with claude.messages.stream(
-        model="qwen3-max-search", max_tokens=100, messages=user("news?")
+        model=f"{MODEL}-search", max_tokens=100, messages=user("news?")
     ) as stream:
         final = stream.get_final_message()
     assert final.content[0].text == "It happened."
@@ -255,13 +258,13 @@ def test_anthropic_search_answers_carry_citations(gateway, fake):
 def test_openai_and_gemini_search_answers_carry_their_sources(client, gateway, fake):
     fake.enqueue(fu.answer("It happened.", search=[SOURCE]))
     done = client.chat.completions.create(
-        model="qwen3-max", messages=user("news?"), extra_body={"web_search_options": {}}
+        model=MODEL, messages=user("news?"), extra_body={"web_search_options": {}}
     )
     [note] = done.choices[0].message.annotations
     assert note.url_citation.url == SOURCE["url"]
     fake.enqueue(fu.answer("It happened.", search=[SOURCE]))
     r = requests.post(
-        gateway.url + "/v1beta/models/qwen3-max:generateContent",
+        gateway.url + f"/v1beta/models/{MODEL}:generateContent",
         json={"contents": [{"parts": [{"text": "news?"}]}], "tools": [{"googleSearch": {}}]},
         headers={"x-goog-api-key": TOKEN},
     )

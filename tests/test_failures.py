@@ -15,6 +15,7 @@ import requests
 
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN, user
+from tests.models import MODEL
 
 BEFORE_FIRST_BYTE = [
     # (script, SDK exception, status)
@@ -87,7 +88,7 @@ def test_failures_before_the_first_byte_have_real_statuses(
 ):
     fake.enqueue(script())
     with pytest.raises(exc) as info:
-        result = client.chat.completions.create(model="qwen3-max", messages=user(), stream=stream)
+        result = client.chat.completions.create(model=MODEL, messages=user(), stream=stream)
         list(result) if stream else None
     assert info.value.status_code == status
     assert info.value.body["message"]
@@ -127,9 +128,7 @@ def test_failures_after_the_first_byte_end_the_stream_with_an_error_event(client
     fake.enqueue(script())
     seen = []
     with pytest.raises(openai.APIError) as info:
-        for chunk in client.chat.completions.create(
-            model="qwen3-max", messages=user(), stream=True
-        ):
+        for chunk in client.chat.completions.create(model=MODEL, messages=user(), stream=True):
             seen.append(chunk.choices[0].delta.content or "")
     assert "".join(seen) == "Hello"
     assert info.value.message
@@ -140,7 +139,7 @@ def test_failures_after_the_first_byte_end_the_stream_with_an_error_event(client
 def test_the_same_failures_without_streaming_are_real_errors(client, fake, script):
     fake.enqueue(script())
     with pytest.raises(openai.APIStatusError) as info:
-        client.chat.completions.create(model="qwen3-max", messages=user())
+        client.chat.completions.create(model=MODEL, messages=user())
     assert info.value.status_code >= 500
 
 
@@ -159,12 +158,12 @@ def test_stream_after_error_has_no_done(gateway, fake):
 def test_thinking_then_nothing_is_an_error_not_an_empty_answer(client, fake):
     fake.enqueue(fu.thinking_only())
     with pytest.raises(openai.InternalServerError) as info:
-        client.chat.completions.create(model="qwen3-max-thinking", messages=user())
+        client.chat.completions.create(model=f"{MODEL}-thinking", messages=user())
     assert info.value.status_code == 502
     fake.enqueue(fu.thinking_only())
     with pytest.raises(openai.APIError):
         list(
-            client.chat.completions.create(model="qwen3-max-thinking", messages=user(), stream=True)
+            client.chat.completions.create(model=f"{MODEL}-thinking", messages=user(), stream=True)
         )
 
 
@@ -173,7 +172,7 @@ def test_slow_first_byte_past_the_read_timeout_is_504(start_gateway, settings, f
     fake.enqueue(fu.slow_first_byte(2.0))
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=TOKEN, max_retries=0)
     with pytest.raises(openai.InternalServerError) as info:
-        client.chat.completions.create(model="qwen3-max", messages=user())
+        client.chat.completions.create(model=MODEL, messages=user())
     assert info.value.status_code == 504
 
 
@@ -181,7 +180,7 @@ def test_unreachable_upstream_is_502(start_gateway, settings):
     gateway = start_gateway(dataclasses.replace(settings, upstream_url="http://127.0.0.1:9"))
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=TOKEN, max_retries=0)
     with pytest.raises(openai.InternalServerError) as info:
-        client.chat.completions.create(model="qwen3-max", messages=user())
+        client.chat.completions.create(model=MODEL, messages=user())
     assert info.value.status_code == 502
 
 
@@ -202,13 +201,11 @@ def test_stream_quirks_yield_the_exact_answer(client, fake, script, stream):
     if stream:
         text = "".join(
             c.choices[0].delta.content or ""
-            for c in client.chat.completions.create(model="qwen3-max", messages=user(), stream=True)
+            for c in client.chat.completions.create(model=MODEL, messages=user(), stream=True)
         )
     else:
         text = (
-            client.chat.completions.create(model="qwen3-max", messages=user())
-            .choices[0]
-            .message.content
+            client.chat.completions.create(model=MODEL, messages=user()).choices[0].message.content
         )
     assert text == "巴黎 is Paris."
 
@@ -236,11 +233,11 @@ def test_first_event_arrives_before_the_upstream_finishes(gateway, fake, framing
 def test_a_failing_token_is_skipped_for_the_next_one(client, fake):
     fake.enqueue(fu.rate_limited(1), fu.answer("from the second token"))
     rotating = openai.OpenAI(base_url=client.base_url, api_key="tok-aaaa1,tok-bbbb2", max_retries=0)
-    done = rotating.chat.completions.create(model="qwen3-max", messages=user())
+    done = rotating.chat.completions.create(model=MODEL, messages=user())
     assert done.choices[0].message.content == "from the second token"
     first, second = (c.headers["authorization"] for c in fake.completions())
     assert first != second
-    rotating.chat.completions.create(model="qwen3-max", messages=user())
+    rotating.chat.completions.create(model=MODEL, messages=user())
     assert fake.completions()[-1].headers["authorization"] == second  # the limited one is benched
 
 
@@ -250,7 +247,7 @@ def test_a_rejected_token_falls_over_to_the_next(client, fake):
     )
     for _ in range(2):
         assert (
-            rotating.chat.completions.create(model="qwen3-max", messages=user())
+            rotating.chat.completions.create(model=MODEL, messages=user())
             .choices[0]
             .message.content
         )
@@ -260,7 +257,7 @@ def test_waf_is_not_retried_on_another_token(client, fake):
     fake.enqueue(fu.waf_json(), fu.answer("should not be used"))
     rotating = openai.OpenAI(base_url=client.base_url, api_key="tok-aaaa1,tok-bbbb2", max_retries=0)
     with pytest.raises(openai.InternalServerError):
-        rotating.chat.completions.create(model="qwen3-max", messages=user())
+        rotating.chat.completions.create(model=MODEL, messages=user())
     assert len(fake.completions()) == 1
 
 
@@ -269,6 +266,6 @@ def test_tokens_never_reach_the_logs(client, fake, capfd):
     fake.enqueue(fu.http_error(401))
     leaky = openai.OpenAI(base_url=client.base_url, api_key=secret, max_retries=0)
     with pytest.raises(openai.AuthenticationError):
-        leaky.chat.completions.create(model="qwen3-max", messages=user())
+        leaky.chat.completions.create(model=MODEL, messages=user())
     out, err = capfd.readouterr()
     assert "token_rejected" in err and secret not in err + out and "c2lnbmF0dXJl" not in err + out

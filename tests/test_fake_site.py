@@ -206,8 +206,20 @@ def test_challenge_scripts(site: fu.FakeUpstream) -> None:
 # --------------------------------------------------------------------------- legacy and the CLI
 
 
+def test_the_default_is_the_site_as_it_is_now_and_reset_restores_it(fake: fu.FakeUpstream) -> None:
+    for mode, want in ((None, fu.SEP_2026), (fu.LEGACY, fu.LEGACY)):
+        other = fu.FakeUpstream(mode=mode)  # None: what the tests and `make demo` meet
+        other.mode = fu.SEP_2026 if want == fu.LEGACY else fu.LEGACY
+        other.reset()
+        other.stop()
+        assert other.mode == want
+    fake.mode = fu.LEGACY if fake.mode == fu.SEP_2026 else fu.SEP_2026
+    fake.reset()  # the session's fake: the mode QWENFREE_FAKE_MODE chose, else the default
+    assert fake.mode == fake.default_mode
+
+
 def test_legacy_mode_keeps_the_old_site(fake: fu.FakeUpstream) -> None:
-    assert fake.mode == fu.LEGACY
+    fake.mode = fu.LEGACY  # the switch back to the mid-2026 site
     token = fu.mint_token("u1")
     r = requests.post(fake.url + "/api/v2/chats/new", json={}, headers=todays(fake, token))
     assert r.json()["success"] and "x-actual-status-code" not in r.headers

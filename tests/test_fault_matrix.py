@@ -30,6 +30,7 @@ from qwenfree import dialects, errors
 from qwenfree.upstream.passthrough import CredentialRejected
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.models import MODEL
 
 SDK_TIMEOUT = 20.0
 READ_TIMEOUT = 1.0  # the gateway's upstream read timeout here: stalls past it are faults
@@ -59,12 +60,8 @@ def ask_openai(url: str, token: str, stream: bool) -> str:
     c = openai.OpenAI(base_url=url + "/v1", api_key=token, max_retries=0, timeout=SDK_TIMEOUT)
     messages = [{"role": "user", "content": "hi"}]
     if not stream:
-        return (
-            c.chat.completions.create(model="qwen3-max", messages=messages)
-            .choices[0]
-            .message.content
-        )
-    chunks = c.chat.completions.create(model="qwen3-max", messages=messages, stream=True)
+        return c.chat.completions.create(model=MODEL, messages=messages).choices[0].message.content
+    chunks = c.chat.completions.create(model=MODEL, messages=messages, stream=True)
     return "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
 
 
@@ -192,6 +189,23 @@ FAULTS = {
 }
 
 
+def client_bug(fault_name: str, client: str) -> str | None:
+    """Why a cell fails against the 2026-09 site because of the client (qwenfree/), if it does;
+    the cell is a strict xfail there until the client is fixed."""
+    if fault_name.startswith("http-403-"):
+        return (
+            "2026-09: x-actual-status-code 403 + data.code 'Forbidden' reads as an unknown "
+            "business code (502), while an HTTP 403 reads as a refused token (401)"
+        )
+    if fault_name == "connect-refused" and client != "openai":
+        return (
+            "2026-09: after the site was unreachable the catalog keeps its static fallback for "
+            "30 s; its first id, qwen3-max (no longer listed), answers 'Model not found' for "
+            "every default-model request (claude-*, gemini-*)"
+        )
+    return None
+
+
 def expected_status(client: Client, error: type[errors.QwenfreeError]) -> int:
     """The status this dialect gives the neutral error (its own table decides, e.g. 529)."""
     status, _ = dialects.registry()[client.name].encode_error(error("x"))
@@ -269,6 +283,8 @@ def test_fault_ends_well_formed_and_the_gateway_keeps_serving(
     request, fake, start_gateway, settings, client, fault_name, stream
 ):
     fault = FAULTS[fault_name]
+    if fake.modern and (bug := client_bug(fault_name, client.name)):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=bug))
     if fault.script is None:  # nothing listens upstream until the relay opens
         relay = request.getfixturevalue("relay")
         settings = dataclasses.replace(settings, upstream_url=relay.url)

@@ -36,6 +36,7 @@ from qwenfree.tools.parser import Call, CallParser
 from qwenfree.tools.protocol import CLOSE
 from tests.conftest import TOKEN
 from tests.fake_upstream import PNG
+from tests.models import MODEL
 from tests.test_smoke import served  # noqa: F401  (a fixture: gunicorn + gevent, one worker)
 
 EXAMPLES = int(os.environ.get("QWENFREE_FUZZ_EXAMPLES", "25"))
@@ -148,7 +149,7 @@ def mutated(valid: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
 BODIES = {
     "openai": (
         ChatCompletionSchema,
-        {"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]},
+        {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
     ),
     "anthropic": (
         MessagesSchema,

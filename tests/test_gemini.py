@@ -33,6 +33,7 @@ from qwenfree.events import (
 )
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.models import MODEL, NO_THINKING_MODEL, default_model, model_entry
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KEY = {"x-goog-api-key": TOKEN}
@@ -79,7 +80,7 @@ def test_generate_content_answers_with_usage_and_echoes_the_model(genai_client, 
     usage = done.usage_metadata
     assert (usage.prompt_token_count, usage.candidates_token_count) == (1200, 3)
     assert usage.total_token_count == 1203
-    assert fake.last_completion().json["model"] == "qwen3-max"  # gemini-* -> the default model
+    assert fake.last_completion().json["model"] == default_model(fake)  # gemini-*: the default
 
 
 def test_stream_yields_the_exact_text_and_one_finish_reason_at_the_end(genai_client, fake):
@@ -96,9 +97,9 @@ def test_stream_yields_the_exact_text_and_one_finish_reason_at_the_end(genai_cli
 
 
 def test_raw_qwen_ids_and_suffixes_work(genai_client, fake):
-    genai_client.models.generate_content(model="qwen3-coder-plus", contents="hi")
-    assert fake.last_completion().json["model"] == "qwen3-coder-plus"
-    genai_client.models.generate_content(model="qwen3-max-search", contents="news?")
+    genai_client.models.generate_content(model=NO_THINKING_MODEL, contents="hi")
+    assert fake.last_completion().json["model"] == NO_THINKING_MODEL
+    genai_client.models.generate_content(model=f"{MODEL}-search", contents="news?")
     assert fake.last_completion().json["messages"][0]["chat_type"] == "search"
 
 
@@ -185,7 +186,7 @@ def test_non_stream_thought_part_comes_first(genai_client, fake):
         ({"thinkingBudget": 2048}, True, 2048),
         ({"thinkingLevel": "HIGH"}, True, None),
         ({"thinking_level": "low"}, False, None),
-        ({"includeThoughts": True}, False, None),  # visibility only: qwen3-max's default
+        ({"includeThoughts": True}, False, None),  # visibility only: the default model's default
     ],
 )
 def test_thinking_config_maps_to_upstream_thinking(gateway, fake, config, thinks, budget):
@@ -204,7 +205,7 @@ def test_thinking_request_on_a_model_that_cannot_think_is_dropped(gateway, fake)
         "contents": [{"parts": [{"text": "hi"}]}],
         "generationConfig": {"thinkingConfig": {"includeThoughts": True, "thinkingLevel": "HIGH"}},
     }
-    r = post(gateway, "/v1beta/models/qwen3-coder-plus:generateContent", body)
+    r = post(gateway, f"/v1beta/models/{NO_THINKING_MODEL}:generateContent", body)
     assert r.status_code == 200, r.text
     assert feature_config(fake)["thinking_enabled"] is False
 
@@ -465,27 +466,28 @@ def test_count_tokens_for_contents_and_for_a_whole_request(genai_client, gateway
 
 
 @pytest.mark.parametrize("which", ["genai_client", "beta_client"])
-def test_models_list_and_get_in_gemini_shape(request, which):
+def test_models_list_and_get_in_gemini_shape(request, which, fake):
     client = request.getfixturevalue(which)
     models = {m.name: m for m in client.models.list()}
-    assert {"models/qwen3-max", "models/qwen3-max-thinking", "models/qwen3-coder-plus"} <= set(
-        models
-    )
-    assert models["models/qwen3-max"].input_token_limit == 262144
-    assert models["models/qwen3-max"].output_token_limit == 32768
-    assert "generateContent" in models["models/qwen3-max"].supported_actions
-    alias = client.models.get(model="gemini-2.5-flash")
-    assert alias.name == "models/gemini-2.5-flash" and alias.display_name == "Qwen3-Max"
+    name = f"models/{MODEL}"
+    assert {name, f"{name}-thinking", f"models/{NO_THINKING_MODEL}"} <= set(models)
+    meta = model_entry(MODEL)["info"]["meta"]
+    assert models[name].input_token_limit == meta["max_context_length"]
+    assert models[name].output_token_limit == meta["max_generation_length"]
+    assert "generateContent" in models[name].supported_actions
+    alias = client.models.get(model="gemini-2.5-flash")  # the default model, under that name
+    assert alias.name == "models/gemini-2.5-flash"
+    assert alias.display_name == fake.models[0]["name"]
     with pytest.raises(genai_errors.ClientError) as info:
         client.models.get(model="nope-1")
     assert (info.value.code, info.value.status) == (404, "NOT_FOUND")
 
 
 def test_openai_and_google_sdks_share_v1_models(gateway, client, genai_client):
-    assert "qwen3-max" in {m.id for m in client.models.list()}
-    assert client.models.retrieve("qwen3-max").id == "qwen3-max"
-    assert "models/qwen3-max" in {m.name for m in genai_client.models.list()}
-    assert genai_client.models.get(model="qwen3-max").name == "models/qwen3-max"
+    assert MODEL in {m.id for m in client.models.list()}
+    assert client.models.retrieve(MODEL).id == MODEL
+    assert f"models/{MODEL}" in {m.name for m in genai_client.models.list()}
+    assert genai_client.models.get(model=MODEL).name == f"models/{MODEL}"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gemini-2.5-flash")  # aliases are for Google clients only
 
@@ -572,7 +574,7 @@ def test_unknown_model_is_404_not_found(genai_client, fake):
     with pytest.raises(genai_errors.ClientError) as info:
         genai_client.models.generate_content(model="llama-9", contents="hi")
     assert (info.value.code, info.value.status) == (404, "NOT_FOUND")
-    assert "qwen3-max" in info.value.message
+    assert MODEL in info.value.message
 
 
 # ------------------------------------------------------------------------------ upstream failures
@@ -676,7 +678,7 @@ def test_heartbeats_never_reach_a_gemini_stream(start_gateway, settings, fake):
     r = requests.post(
         gateway.url + "/v1/chat/completions",
         json={
-            "model": "qwen3-max",
+            "model": MODEL,
             "messages": [{"role": "user", "content": "hi"}],
             "stream": True,
         },
@@ -750,7 +752,7 @@ def test_camelize_leaves_caller_data_alone():
 
 def test_heartbeats_and_unasked_thoughts_produce_no_frames():
     events = [
-        MessageStart("id-1", "qwen3-max"),
+        MessageStart("id-1", MODEL),
         Heartbeat(),
         ReasoningDelta("hmm"),
         Heartbeat(),
@@ -771,7 +773,7 @@ def test_heartbeats_and_unasked_thoughts_produce_no_frames():
 
 def test_streamed_calls_become_one_function_call_part_each():
     events = [
-        MessageStart("id-1", "qwen3-max"),
+        MessageStart("id-1", MODEL),
         TextDelta("Let me check."),
         ToolCallStart(0, "call_a", "get_weather"),
         ToolCallDelta(0, '{"city":'),

@@ -20,6 +20,7 @@ import pytest
 
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.models import default_model
 
 ROOT = Path(__file__).resolve().parent.parent
 GEMINI = ROOT / ".ci" / "clis" / "node_modules" / ".bin" / "gemini"
@@ -149,6 +150,8 @@ def test_gemini_cli_answers_a_prompt(gateway, fake, recorded, tmp_path):
     # Both reached the upstream: the router's JSON question, then the conversation itself.
     assert len(fake.completions()) == len(calls)
     assert "Say the magic words." in fake.last_completion().json["messages"][0]["content"]
+    # no QWENFREE_DEFAULT_MODEL: gemini-* is the site's first model (qwen3.8-plus on 2026-09)
+    assert {c.json["model"] for c in fake.completions()} == {default_model(fake)}
 
 
 def test_gemini_cli_reads_a_file_through_a_tool_call(gateway, fake, recorded, tmp_path):

@@ -18,6 +18,7 @@ from openapi_spec_validator import validate
 import qwenfree
 from qwenfree import openapi, web
 from tests.conftest import TOKEN
+from tests.models import MODEL
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -171,8 +172,8 @@ def test_status_reports_version_upstream_and_models(gateway, fake):
     assert status["upstream"] == {"reachable": True}
     ids = [m["id"] for m in status["models"]]
     assert ids == [m["id"] for m in fake.models]
-    max_model = next(m for m in status["models"] if m["id"] == "qwen3-max")
-    assert "qwen3-max-thinking" in max_model["variants"]
+    max_model = next(m for m in status["models"] if m["id"] == MODEL)
+    assert f"{MODEL}-thinking" in max_model["variants"]
 
 
 def test_status_is_a_page_for_browsers_and_json_for_programs(gateway, fake):

@@ -26,6 +26,7 @@ from tests.accounts_support import (
     used_tokens,
     with_clock,
 )
+from tests.models import MODEL
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -51,9 +52,7 @@ def genai_client(gateway, key):
 @pytest.mark.parametrize("key", ["sk-wrong-key", ADMIN_KEY], ids=["wrong", "admin"])
 def test_a_bad_key_is_401_in_each_dialect(keyed_gateway, fake, key):
     with pytest.raises(openai.AuthenticationError) as oa:
-        openai_client(keyed_gateway, key).chat.completions.create(
-            model="qwen3-max", messages=MESSAGES
-        )
+        openai_client(keyed_gateway, key).chat.completions.create(model=MODEL, messages=MESSAGES)
     assert oa.value.body["code"] == "invalid_api_key"
     with pytest.raises(anthropic.AuthenticationError) as an:
         anthropic_client(keyed_gateway, key).messages.create(
@@ -70,7 +69,7 @@ def test_a_bad_key_is_401_in_each_dialect(keyed_gateway, fake, key):
 MISSING = [
     pytest.param(
         "/v1/chat/completions",
-        {"model": "qwen3-max", "messages": MESSAGES},
+        {"model": MODEL, "messages": MESSAGES},
         {},
         lambda b: b["error"]["code"] == "invalid_api_key",
         id="openai",
@@ -101,7 +100,7 @@ def test_a_missing_key_is_401_in_each_dialect(keyed_gateway, fake, path, body, h
 
 def test_a_valid_key_works_with_every_sdk_and_never_goes_upstream(keyed_gateway, fake):
     first = openai_client(keyed_gateway, USER_KEY).chat.completions.create(
-        model="qwen3-max", messages=MESSAGES
+        model=MODEL, messages=MESSAGES
     )
     second = anthropic_client(keyed_gateway, OTHER_KEY).messages.create(
         model="claude-sonnet-4", max_tokens=20, messages=MESSAGES
@@ -192,7 +191,7 @@ def test_unsafe_or_malformed_key_settings_stop_the_start(settings, tmp_path, cha
 
 def test_keys_do_not_change_client_token_mode(client, fake):
     """Without QWENFREE_API_KEYS the caller's key is still its upstream token."""
-    client.chat.completions.create(model="qwen3-max", messages=MESSAGES)
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert used_tokens(fake) == ["test-token-0001"]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.models import MODEL
 from tests.test_smoke import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ def wait_up(port: int) -> None:
 def chat(port: int) -> None:
     r = requests.post(
         f"http://127.0.0.1:{port}/v1/chat/completions",
-        json={"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]},
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
         headers={"Authorization": "Bearer demo-token"},
         timeout=10,
     )

@@ -15,6 +15,8 @@ from qwenfree.attachments import Blob
 from qwenfree.upstream.files import Sts, put_headers, sign_v1
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.fake_site_support import browser
+from tests.models import VISION_MODEL
 from tests.origin import origin_fixture
 
 origin_server, origin = origin_fixture()
@@ -54,7 +56,7 @@ def sts_calls(fake) -> int:
     return sum("getstsToken" in r.path for r in fake.requests)
 
 
-def anthropic(gateway, blocks: list[dict], model: str = "qwen3.7-plus") -> requests.Response:
+def anthropic(gateway, blocks: list[dict], model: str = VISION_MODEL) -> requests.Response:
     return requests.post(
         gateway.url + "/v1/messages",
         json={"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": blocks}]},
@@ -62,7 +64,7 @@ def anthropic(gateway, blocks: list[dict], model: str = "qwen3.7-plus") -> reque
     )
 
 
-def gemini(gateway, parts: list[dict], model: str = "qwen3.7-plus") -> requests.Response:
+def gemini(gateway, parts: list[dict], model: str = VISION_MODEL) -> requests.Response:
     return requests.post(
         gateway.url + f"/v1beta/models/{model}:generateContent",
         json={"contents": [{"role": "user", "parts": parts}]},
@@ -75,7 +77,7 @@ def gemini(gateway, parts: list[dict], model: str = "qwen3.7-plus") -> requests.
 
 def test_an_image_chat_with_the_openai_sdk_uploads_and_attaches_the_picture(client, fake):
     done = client.chat.completions.create(
-        model="qwen3.7-plus",
+        model=VISION_MODEL,
         messages=[
             {
                 "role": "user",
@@ -105,7 +107,7 @@ def test_an_image_chat_with_the_openai_sdk_uploads_and_attaches_the_picture(clie
 def test_an_image_url_is_fetched_and_uploaded(client, fake, origin):
     url = origin.put("/cat.jpg", JPEG, "image/jpeg")
     client.chat.completions.create(
-        model="qwen3.7-plus",
+        model=VISION_MODEL,
         messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}],
     )
     [entry] = sent(fake)["files"]
@@ -118,7 +120,7 @@ def test_file_parts_are_uploaded_parsed_and_attached_as_documents(client, fake, 
     url = origin.put("/docs/report%20v2.pdf", report, "application/octet-stream")
     fake.parse_pending = 2
     client.chat.completions.create(
-        model="qwen3.7-plus",
+        model=VISION_MODEL,
         messages=[
             {
                 "role": "user",
@@ -149,7 +151,7 @@ def test_file_parts_are_uploaded_parsed_and_attached_as_documents(client, fake, 
 def test_input_audio_is_attached_as_audio(client, fake):
     audio = {"data": base64.b64encode(WAV).decode(), "format": "wav"}
     client.chat.completions.create(
-        model="qwen3.7-plus",
+        model=VISION_MODEL,
         messages=[{"role": "user", "content": [{"type": "input_audio", "input_audio": audio}]}],
     )
     [entry] = sent(fake)["files"]
@@ -163,7 +165,7 @@ def test_input_audio_is_attached_as_audio(client, fake):
 def test_pictures_in_earlier_messages_are_attached_where_they_were_sent(client, fake):
     picture = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG64}"}}
     client.chat.completions.create(
-        model="qwen3.7-plus",
+        model=VISION_MODEL,
         messages=[
             {"role": "user", "content": [{"type": "text", "text": "Look:"}, picture]},
             {"role": "assistant", "content": "A dot."},
@@ -179,7 +181,7 @@ def test_pictures_in_earlier_messages_are_attached_where_they_were_sent(client, 
 def test_an_account_uploads_the_same_picture_once(start_gateway, settings, fake):
     gateway = start_gateway(settings)
     picture = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG64}"}}
-    body = {"model": "qwen3.7-plus", "messages": [{"role": "user", "content": [picture]}]}
+    body = {"model": VISION_MODEL, "messages": [{"role": "user", "content": [picture]}]}
 
     def ask(token: str) -> None:
         r = requests.post(
@@ -206,7 +208,7 @@ def test_only_the_newest_attachments_are_sent(start_gateway, settings, fake):
     ]
     r = requests.post(
         gateway.url + "/v1/chat/completions",
-        json={"model": "qwen3.7-plus", "messages": [{"role": "user", "content": parts}]},
+        json={"model": VISION_MODEL, "messages": [{"role": "user", "content": parts}]},
         headers={"Authorization": "Bearer " + TOKEN},
     )
     assert r.status_code == 200, r.text
@@ -219,7 +221,7 @@ def test_a_file_that_is_not_what_it_claims_is_refused(client, fake):
     fake_png = base64.b64encode(b"<svg onload=alert(1)>").decode()
     with pytest.raises(openai.BadRequestError, match="not a PNG"):
         client.chat.completions.create(
-            model="qwen3.7-plus",
+            model=VISION_MODEL,
             messages=[
                 {
                     "role": "user",
@@ -234,7 +236,7 @@ def test_a_file_that_is_not_what_it_claims_is_refused(client, fake):
         )
     with pytest.raises(openai.BadRequestError, match="cannot be sent"):
         client.chat.completions.create(
-            model="qwen3.7-plus",
+            model=VISION_MODEL,
             messages=[
                 {
                     "role": "user",
@@ -249,7 +251,7 @@ def test_a_file_that_is_not_what_it_claims_is_refused(client, fake):
         )
     with pytest.raises(openai.BadRequestError, match="not valid base64"):
         client.chat.completions.create(
-            model="qwen3.7-plus",
+            model=VISION_MODEL,
             messages=[
                 {
                     "role": "user",
@@ -311,7 +313,7 @@ def test_pictures_a_tool_returned_are_attached(gateway, fake):
     r = requests.post(
         gateway.url + "/v1/messages",
         json={
-            "model": "qwen3.7-plus",
+            "model": VISION_MODEL,
             "max_tokens": 100,
             "tools": [{"name": "screenshot", "input_schema": {"type": "object"}}],
             "messages": [
@@ -386,7 +388,7 @@ def test_the_2025_sts_endpoint_and_both_answer_shapes_work(client, fake):
     fake.enqueue(fu.http_error(404, b'{"detail":"Not Found"}'), path="/api/v2/files/getstsToken")
     picture = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG64}"}}
     client.chat.completions.create(
-        model="qwen3.7-plus", messages=[{"role": "user", "content": [picture]}]
+        model=VISION_MODEL, messages=[{"role": "user", "content": [picture]}]
     )
     paths = [r.path for r in fake.requests if "getstsToken" in r.path]
     assert paths == ["/api/v2/files/getstsToken", "/api/v1/files/getstsToken"]  # v1 answers flat
@@ -397,7 +399,7 @@ def test_the_2025_sts_endpoint_and_both_answer_shapes_work(client, fake):
         "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()},
     }
     client.chat.completions.create(
-        model="qwen3.7-plus", messages=[{"role": "user", "content": [other]}]
+        model=VISION_MODEL, messages=[{"role": "user", "content": [other]}]
     )
     assert len(uploads(fake)) == 2 and sent(fake)["files"][0]["file_type"] == "image/jpeg"
 
@@ -419,7 +421,7 @@ def test_the_fake_refuses_a_wrongly_signed_upload(fake):
     answer = requests.post(
         fake.url + "/api/v2/files/getstsToken",
         json={"filename": "a.png", "filesize": len(fu.PNG), "filetype": "image"},
-        headers={"Authorization": "Bearer " + TOKEN},
+        headers=browser(fake, "/", TOKEN),  # the 2026-09 gate punishes a bare request
     ).json()
     sts = Sts.read(answer)
     blob = Blob(fu.PNG, "image/png", "a.png", "0" * 64)
@@ -449,14 +451,14 @@ def test_a_refused_upload_is_a_502_and_nothing_is_asked(client, fake):
     picture = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG64}"}}
     with pytest.raises(openai.RateLimitError):
         client.with_options(api_key=TOKEN + ",second-token-2").chat.completions.create(
-            model="qwen3.7-plus", messages=[{"role": "user", "content": [picture]}]
+            model=VISION_MODEL, messages=[{"role": "user", "content": [picture]}]
         )
     with pytest.raises(openai.InternalServerError, match="AccessDenied"):
         fake.enqueue(
             fu._json(200, {"success": True, "data": creds}), path="/api/v2/files/getstsToken"
         )
         client.chat.completions.create(
-            model="qwen3.7-plus", messages=[{"role": "user", "content": [picture]}]
+            model=VISION_MODEL, messages=[{"role": "user", "content": [picture]}]
         )
     assert not fake.completions()
 
@@ -466,7 +468,7 @@ def test_a_document_the_upstream_cannot_read_is_a_400_and_a_slow_one_a_504(
 ):
     gateway = start_gateway(dataclasses.replace(settings, poll_interval=0.01, parse_timeout=0.2))
     part = {"type": "file", "file": {"file_data": PDF64, "filename": "x.pdf"}}
-    body = {"model": "qwen3.7-plus", "messages": [{"role": "user", "content": [part]}]}
+    body = {"model": VISION_MODEL, "messages": [{"role": "user", "content": [part]}]}
     headers = {"Authorization": "Bearer " + TOKEN}
     fake.parse_outcome = "failed"
     r = requests.post(gateway.url + "/v1/chat/completions", json=body, headers=headers)

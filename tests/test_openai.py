@@ -10,6 +10,14 @@ import requests
 
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN, user
+from tests.fake_site_support import browser
+from tests.models import (
+    MODEL,
+    MUST_THINK_MODEL,
+    NO_THINKING_MODEL,
+    default_model,
+    model_entry,
+)
 
 
 def stream_text(client, **kwargs):
@@ -20,10 +28,10 @@ def stream_text(client, **kwargs):
 
 def test_non_stream_answer_with_real_usage(client, fake):
     fake.enqueue(fu.answer("Paris is the capital.", input_tokens=1200))
-    done = client.chat.completions.create(model="qwen3-max", messages=user("capital of France?"))
+    done = client.chat.completions.create(model=MODEL, messages=user("capital of France?"))
     assert done.choices[0].message.content == "Paris is the capital."
     assert done.choices[0].finish_reason == "stop"
-    assert done.model == "qwen3-max"
+    assert done.model == MODEL
     assert done.id.startswith("chatcmpl-")
     assert done.usage.prompt_tokens == 1200
     assert done.usage.completion_tokens == 3  # one per answer piece in the fake
@@ -37,7 +45,7 @@ def test_stream_text_equals_the_upstream_answer_exactly(client, fake):
         )
     )
     chunks, text = stream_text(
-        client, model="qwen3-max", messages=user(), stream_options={"include_usage": True}
+        client, model=MODEL, messages=user(), stream_options={"include_usage": True}
     )
     assert text == "One, two; three: four.\nFive 🌍"
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -52,7 +60,7 @@ def test_stream_text_equals_the_upstream_answer_exactly(client, fake):
 def test_stream_ends_with_done_and_sse_headers(gateway, fake):
     r = requests.post(
         gateway.url + "/v1/chat/completions",
-        json={"model": "qwen3-max", "messages": user(), "stream": True},
+        json={"model": MODEL, "messages": user(), "stream": True},
         headers={"Authorization": "Bearer " + TOKEN},
     )
     assert r.status_code == 200
@@ -63,7 +71,7 @@ def test_stream_ends_with_done_and_sse_headers(gateway, fake):
 
 def test_thinking_suffix_streams_reasoning_content(client, fake):
     fake.enqueue(fu.answer("Hi!", thinking=["Consider the greeting.", "Reply kindly."]))
-    chunks, text = stream_text(client, model="qwen3-max-thinking", messages=user())
+    chunks, text = stream_text(client, model=f"{MODEL}-thinking", messages=user())
     reasoning = "".join(
         (c.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
         for c in chunks
@@ -73,13 +81,13 @@ def test_thinking_suffix_streams_reasoning_content(client, fake):
     assert reasoning == "Consider the greeting.\n\nReply kindly."
     sent = fake.last_completion().json
     assert sent["messages"][0]["feature_config"]["thinking_enabled"] is True
-    assert sent["model"] == "qwen3-max"
+    assert sent["model"] == MODEL
 
 
 def test_non_stream_reasoning_and_knobs(client, fake):
     fake.enqueue(fu.answer("Yes.", thinking="Think hard.", thinking_style="think"))
     done = client.chat.completions.create(
-        model="qwen3-max",
+        model=MODEL,
         messages=user(),
         extra_body={"enable_thinking": True, "thinking_budget": 500},
     )
@@ -90,21 +98,21 @@ def test_non_stream_reasoning_and_knobs(client, fake):
 
 @pytest.mark.parametrize(("effort", "thinks"), [("low", False), ("high", True)])
 def test_reasoning_effort_maps_to_thinking(client, fake, effort, thinks):
-    client.chat.completions.create(model="qwen3-max", messages=user(), reasoning_effort=effort)
+    client.chat.completions.create(model=MODEL, messages=user(), reasoning_effort=effort)
     assert (
         fake.last_completion().json["messages"][0]["feature_config"]["thinking_enabled"] is thinks
     )
 
 
 def test_a_model_that_must_think_gets_thinking_on(client, fake):
-    client.chat.completions.create(model="qwen3.8-max-preview", messages=user())
+    client.chat.completions.create(model=MUST_THINK_MODEL, messages=user())
     assert fake.last_completion().json["messages"][0]["feature_config"]["thinking_enabled"] is True
 
 
 def test_search_suffix_sets_chat_type_and_returns_citations(client, fake):
     source = {"url": "https://example.org/a", "title": "A", "snippet": "s"}
     fake.enqueue(fu.answer("Found it.", search=[source]))
-    done = client.chat.completions.create(model="qwen3-max-search", messages=user("news?"))
+    done = client.chat.completions.create(model=f"{MODEL}-search", messages=user("news?"))
     assert fake.last_completion().json["messages"][0]["chat_type"] == "search"
     annotations = done.choices[0].message.annotations
     assert annotations[0].url_citation.url == "https://example.org/a"
@@ -112,9 +120,10 @@ def test_search_suffix_sets_chat_type_and_returns_citations(client, fake):
 
 
 def test_display_name_resolves_case_insensitively(client, fake):
-    done = client.chat.completions.create(model="QWEN3-CODER", messages=user())
-    assert fake.last_completion().json["model"] == "qwen3-coder-plus"
-    assert done.model == "QWEN3-CODER"
+    name = model_entry(NO_THINKING_MODEL)["name"].upper()
+    done = client.chat.completions.create(model=name, messages=user())
+    assert fake.last_completion().json["model"] == NO_THINKING_MODEL
+    assert done.model == name
 
 
 def test_unknown_model_is_a_404_listing_valid_ids(client, fake):
@@ -122,13 +131,13 @@ def test_unknown_model_is_a_404_listing_valid_ids(client, fake):
         client.chat.completions.create(model="gpt-9", messages=user())
     body = info.value.body
     assert body["code"] == "model_not_found"
-    assert "qwen3-max-thinking" in body["message"]
+    assert f"{MODEL}-thinking" in body["message"]
     assert fake.completions() == []
 
 
 def test_thinking_variant_of_a_model_that_cannot_think_is_unknown(client):
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="qwen3-coder-plus-thinking", messages=user())
+        client.chat.completions.create(model=f"{NO_THINKING_MODEL}-thinking", messages=user())
 
 
 def test_default_model_when_omitted(gateway, fake):
@@ -138,21 +147,21 @@ def test_default_model_when_omitted(gateway, fake):
         headers={"Authorization": "Bearer " + TOKEN},
     )
     assert r.status_code == 200, r.text
-    assert fake.last_completion().json["model"] == "qwen3-max"
+    assert fake.last_completion().json["model"] == default_model(fake)
 
 
 def test_models_list_has_variants_by_capability(client):
     ids = {m.id for m in client.models.list()}
     assert {
-        "qwen3-max",
-        "qwen3-max-thinking",
-        "qwen3-max-search",
-        "qwen3-max-thinking-search",
+        MODEL,
+        f"{MODEL}-thinking",
+        f"{MODEL}-search",
+        f"{MODEL}-thinking-search",
     } <= ids
-    assert "qwen3-coder-plus" in ids and "qwen3-coder-plus-thinking" not in ids
-    assert "qwen3.8-max-preview-thinking" not in ids  # it always thinks
-    model = client.models.retrieve("qwen3-max-thinking")
-    assert model.model_extra["upstream_id"] == "qwen3-max"
+    assert NO_THINKING_MODEL in ids and f"{NO_THINKING_MODEL}-thinking" not in ids
+    assert f"{MUST_THINK_MODEL}-thinking" not in ids  # it always thinks
+    model = client.models.retrieve(f"{MODEL}-thinking")
+    assert model.model_extra["upstream_id"] == MODEL
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("nope")
 
@@ -162,12 +171,13 @@ def test_models_fall_back_to_a_static_list_when_the_upstream_is_down(start_gatew
 
     gateway = start_gateway(dataclasses.replace(settings, upstream_url="http://127.0.0.1:9"))
     r = requests.get(gateway.url + "/v1/models")
+    # qwenfree.catalog.FALLBACK, the client's own list: not the site's
     assert r.status_code == 200 and "qwen3-max" in {m["id"] for m in r.json()["data"]}
 
 
 def test_content_parts_and_history_are_flattened(client, fake):
     client.chat.completions.create(
-        model="qwen3-max",
+        model=MODEL,
         messages=[
             {"role": "system", "content": "Be terse."},
             {"role": "user", "content": [{"type": "text", "text": "a: b; c"}]},
@@ -184,7 +194,7 @@ def test_content_parts_and_history_are_flattened(client, fake):
 
 
 def test_what_we_send_looks_like_the_web_client(client, fake):
-    client.chat.completions.create(model="qwen3-max", messages=user())
+    client.chat.completions.create(model=MODEL, messages=user())
     new_chat = next(r for r in fake.requests if r.path == "/api/v2/chats/new")
     completion = fake.last_completion()
     assert completion.query["chat_id"] == completion.json["chat_id"] == new_chat_id(fake)
@@ -205,13 +215,13 @@ def new_chat_id(fake):
 
 
 def test_conversation_id_continues_the_same_upstream_chat(client, fake):
-    first = client.chat.completions.create(model="qwen3-max", messages=user("My name is Ana."))
+    first = client.chat.completions.create(model=MODEL, messages=user("My name is Ana."))
     history = user("My name is Ana.") + [
         {"role": "assistant", "content": "Hello Ana"},
         {"role": "user", "content": "What is my name?"},
     ]
     client.chat.completions.create(
-        model="qwen3-max", messages=history, extra_body={"conversation_id": first.id}
+        model=MODEL, messages=history, extra_body={"conversation_id": first.id}
     )
     one, two = fake.completions()
     assert two.query["chat_id"] == one.query["chat_id"]
@@ -221,17 +231,19 @@ def test_conversation_id_continues_the_same_upstream_chat(client, fake):
 
 
 def test_continuing_a_deleted_chat_replays_the_history_in_a_new_chat(client, fake):
-    first = client.chat.completions.create(model="qwen3-max", messages=user("one"))
+    first = client.chat.completions.create(model=MODEL, messages=user("one"))
     chat_id = fake.last_completion().query["chat_id"]
-    requests.delete(
-        f"{fake.url}/api/v2/chats/{chat_id}", headers={"Authorization": "Bearer " + TOKEN}
+    # deleted on the site, as a browser would (the 2026-09 gate punishes a bare request)
+    gone = requests.delete(
+        f"{fake.url}/api/v2/chats/{chat_id}", headers=browser(fake, f"/c/{chat_id}", TOKEN)
     )
+    assert gone.json()["success"] is True
     history = user("one") + [
         {"role": "assistant", "content": "1"},
         {"role": "user", "content": "two"},
     ]
     done = client.chat.completions.create(
-        model="qwen3-max", messages=history, extra_body={"conversation_id": first.id}
+        model=MODEL, messages=history, extra_body={"conversation_id": first.id}
     )
     assert done.choices[0].message.content == fu.DEFAULT_TEXT
     last = fake.last_completion()
@@ -242,10 +254,10 @@ def test_continuing_a_deleted_chat_replays_the_history_in_a_new_chat(client, fak
 def test_unknown_fields_are_ignored_and_bad_types_are_400(gateway):
     url, auth = gateway.url + "/v1/chat/completions", {"Authorization": "Bearer " + TOKEN}
     ok = requests.post(
-        url, json={"model": "qwen3-max", "messages": user(), "frobnicate": 1}, headers=auth
+        url, json={"model": MODEL, "messages": user(), "frobnicate": 1}, headers=auth
     )
     assert ok.status_code == 200
-    bad = requests.post(url, json={"model": "qwen3-max", "messages": "hi"}, headers=auth)
+    bad = requests.post(url, json={"model": MODEL, "messages": "hi"}, headers=auth)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "messages"
     role = requests.post(url, json={"messages": [{"role": "wizard", "content": "x"}]}, headers=auth)
     assert role.status_code == 400 and "role" in role.json()["error"]["message"]
@@ -282,7 +294,7 @@ def test_oversized_body_is_413_in_openai_shape(start_gateway, settings):
 
 def test_client_model_names_map_through_aliases(client, fake):
     done = client.chat.completions.create(model="claude-sonnet-4-5", messages=user())
-    assert fake.last_completion().json["model"] == "qwen3-max"  # the default model
+    assert fake.last_completion().json["model"] == default_model(fake)
     assert done.model == "claude-sonnet-4-5"  # the caller's name is echoed
 
 
@@ -290,7 +302,7 @@ def test_aliases_are_configurable_and_checked(start_gateway, settings, fake):
     import dataclasses
 
     aliased = dataclasses.replace(
-        settings, model_aliases="gpt-4o*=qwen3-coder-plus, claude-*=default"
+        settings, model_aliases=f"gpt-4o*={NO_THINKING_MODEL}, claude-*=default"
     )
     gateway = start_gateway(aliased)
     r = requests.post(
@@ -298,6 +310,6 @@ def test_aliases_are_configurable_and_checked(start_gateway, settings, fake):
         json={"model": "gpt-4o-mini", "messages": user()},
         headers={"Authorization": "Bearer " + TOKEN},
     )
-    assert r.status_code == 200 and fake.last_completion().json["model"] == "qwen3-coder-plus"
+    assert r.status_code == 200 and fake.last_completion().json["model"] == NO_THINKING_MODEL
     with pytest.raises(ValueError, match="glob=model"):
         start_gateway(dataclasses.replace(settings, model_aliases="nonsense"))

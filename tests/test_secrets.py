@@ -27,6 +27,7 @@ import requests
 
 from qwenfree.settings import Settings
 from tests import fake_upstream as fu
+from tests.models import MODEL
 from tests.test_smoke import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +118,7 @@ FAILURES: list[Callable[[], fu.Script]] = [
 
 def calls(key: str) -> list[tuple[str, str, dict[str, str], bytes]]:
     """(method, path, headers, body): every dialect, every way of sending the key."""
-    chat = json.dumps({"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]})
+    chat = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
     msgs = json.dumps(
         {
             "model": "claude-opus-4-8",
@@ -234,7 +235,7 @@ def test_keys_accounts_and_passwords_never_reach_the_logs(gunicorn, fake):
     admin = {"x-api-key": ADMIN_KEY}
     requests.post(server.url + "/admin/api/accounts", json=body, headers=admin, timeout=10)
     seen += fake.requests
-    signins = [r for r in seen if r.path == "/api/v1/auths/signin"]
+    signins = [r for r in seen if r.path.endswith("/auths/signin")]  # v2 (2026-09) or v1
     assert signins, "the password account never signed in"
     sent = " ".join(r.headers.get("authorization", "") for r in seen)
     assert OPAQUE in sent and CALLER_KEY not in sent  # accounts used; caller keys stay here
@@ -247,10 +248,12 @@ def test_keys_accounts_and_passwords_never_reach_the_logs(gunicorn, fake):
 
 
 def _tokens_minted(seen: list[Any]) -> list[str]:
-    """Tokens the fake handed out at sign-in (read back from what the gateway then sent)."""
+    """Tokens the fake handed out at sign-in and refresh (read back from what the gateway then
+    sent: access tokens as the bearer, 2026-09 refresh tokens in the cookie)."""
     out = set()
     for r in seen:
         auth = r.headers.get("authorization", "")
         if auth.startswith("Bearer eyJ"):
             out.add(auth[7:])
+        out.update(re.findall(r"refresh_token=([^;\s]+)", r.headers.get("cookie", "")))
     return sorted(out)

@@ -18,6 +18,7 @@ import requests
 
 from qwenfree.settings import Settings
 from tests.conftest import TOKEN
+from tests.models import MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "https://app.example.com"
@@ -26,7 +27,7 @@ PREFLIGHT = {
     "Access-Control-Request-Method": "POST",
     "Access-Control-Request-Headers": "authorization, content-type, x-api-key, anthropic-version",
 }
-CHAT = {"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]}
+CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
 
 
 # ------------------------------------------------------------------------------ CORS

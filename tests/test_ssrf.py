@@ -18,6 +18,7 @@ from qwenfree import errors
 from qwenfree.fetch import Fetcher, is_public
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.models import VISION_MODEL
 from tests.origin import origin_fixture
 
 origin_server, origin = origin_fixture()
@@ -62,7 +63,7 @@ PRIVATE = "non-public address"
 )
 def test_private_and_odd_urls_are_refused_with_a_400(client, fake, url, why):
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="qwen3.7-plus", messages=image_message(url))
+        client.chat.completions.create(model=VISION_MODEL, messages=image_message(url))
     assert "Cannot use the file URL" in caught.value.message and why in caught.value.message
     assert caught.value.body["type"] == "invalid_request_error"
     assert nothing_sent(fake)
@@ -84,7 +85,7 @@ def test_a_redirect_to_a_private_address_is_refused(start_gateway, settings, fak
         r = requests.post(
             gateway.url + "/v1/chat/completions",
             json={
-                "model": "qwen3.7-plus",
+                "model": VISION_MODEL,
                 "messages": image_message(origin.url(f"/redirect?to={target}")),
             },
             headers={"Authorization": "Bearer " + TOKEN},
@@ -151,7 +152,7 @@ def test_an_oversized_inline_image_is_refused_in_each_dialect(start_gateway, set
     headers = {"Authorization": "Bearer " + TOKEN}
     r = requests.post(
         gateway.url + "/v1/chat/completions",
-        json={"model": "qwen3.7-plus", "messages": image_message("data:image/png;base64," + big)},
+        json={"model": VISION_MODEL, "messages": image_message("data:image/png;base64," + big)},
         headers=headers,
     )
     assert r.status_code == 400 and "larger than 1 MB" in r.json()["error"]["message"]
@@ -159,7 +160,7 @@ def test_an_oversized_inline_image_is_refused_in_each_dialect(start_gateway, set
     r = requests.post(
         gateway.url + "/v1/messages",
         json={
-            "model": "qwen3.7-plus",
+            "model": VISION_MODEL,
             "max_tokens": 10,
             "messages": [{"role": "user", "content": [block]}],
         },
@@ -168,7 +169,7 @@ def test_an_oversized_inline_image_is_refused_in_each_dialect(start_gateway, set
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     part = {"inlineData": {"mimeType": "image/png", "data": big}}
     r = requests.post(
-        gateway.url + "/v1beta/models/qwen3.7-plus:generateContent",
+        gateway.url + f"/v1beta/models/{VISION_MODEL}:generateContent",
         json={"contents": [{"parts": [part]}]},
         headers={"x-goog-api-key": TOKEN},
     )
@@ -181,7 +182,7 @@ def test_private_urls_are_refused_in_the_anthropic_and_gemini_dialects(gateway, 
     r = requests.post(
         gateway.url + "/v1/messages",
         json={
-            "model": "qwen3.7-plus",
+            "model": VISION_MODEL,
             "max_tokens": 10,
             "messages": [{"role": "user", "content": [block]}],
         },
@@ -190,7 +191,7 @@ def test_private_urls_are_refused_in_the_anthropic_and_gemini_dialects(gateway, 
     assert r.status_code == 400 and "non-public" in r.json()["error"]["message"]
     part = {"fileData": {"mimeType": "application/pdf", "fileUri": "http://[::1]:8080/a.pdf"}}
     r = requests.post(
-        gateway.url + "/v1beta/models/qwen3.7-plus:generateContent",
+        gateway.url + f"/v1beta/models/{VISION_MODEL}:generateContent",
         json={"contents": [{"parts": [{"text": "read"}, part]}]},
         headers={"x-goog-api-key": TOKEN},
     )

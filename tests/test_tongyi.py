@@ -23,6 +23,7 @@ from qwenfree.settings import Settings
 from tests import fake_tongyi as ft
 from tests import fake_upstream as fu
 from tests.conftest import Gateway
+from tests.models import MODEL
 
 JWT = fu.mint_token()
 TICKET = "tongyi-sso-ticket-0001"
@@ -260,6 +261,6 @@ def test_tickets_go_to_tongyi_only_when_enabled(fake, tongyi_server, start_gatew
     tongyi_server.reset()
     off = start_gateway(dataclasses.replace(settings, tongyi_url=tongyi_server.url))
     openai.OpenAI(base_url=off.url + "/v1", api_key=TICKET, max_retries=0).chat.completions.create(
-        model="qwen3-max", messages=[{"role": "user", "content": "hi"}]
+        model=MODEL, messages=[{"role": "user", "content": "hi"}]
     )
     assert len(fake.completions()) == 1 and tongyi_server.conversations() == []

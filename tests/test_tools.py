@@ -28,6 +28,7 @@ from qwenfree.tools.parser import Call, CallParser
 from qwenfree.tools.repair import parse_arguments
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN, user
+from tests.models import MODEL
 
 ALLOWED = frozenset({"Write", "Read"})
 
@@ -362,7 +363,7 @@ PARIS = call("get_weather", {"city": "Paris"})
 def test_openai_tool_round_trip_non_stream(client, fake):
     fake.enqueue(fu.answer("Checking.\n" + PARIS + "\n"), fu.answer("It is sunny in Paris."))
     first = client.chat.completions.create(
-        model="qwen3-max", messages=user("Weather in Paris?"), tools=WEATHER
+        model=MODEL, messages=user("Weather in Paris?"), tools=WEATHER
     )
     choice = first.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content == "Checking."
@@ -376,7 +377,7 @@ def test_openai_tool_round_trip_non_stream(client, fake):
         choice.message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": tool_call.id, "content": "22°C, sunny"},
     ]
-    second = client.chat.completions.create(model="qwen3-max", messages=history, tools=WEATHER)
+    second = client.chat.completions.create(model=MODEL, messages=history, tools=WEATHER)
     assert second.choices[0].message.content == "It is sunny in Paris."
     assert second.choices[0].finish_reason == "stop"
     sent = fake.last_completion().json["messages"][0]["content"]
@@ -386,16 +387,14 @@ def test_openai_tool_round_trip_non_stream(client, fake):
 
 def test_a_continued_chat_gets_only_the_tool_result_and_the_rules(client, fake):
     fake.enqueue(fu.answer(PARIS), fu.answer("Sunny."))
-    first = client.chat.completions.create(
-        model="qwen3-max", messages=user("Paris?"), tools=WEATHER
-    )
+    first = client.chat.completions.create(model=MODEL, messages=user("Paris?"), tools=WEATHER)
     message = first.choices[0].message
     history = user("Paris?") + [
         message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"},
     ]
     client.chat.completions.create(
-        model="qwen3-max", messages=history, tools=WEATHER, extra_body={"conversation_id": first.id}
+        model=MODEL, messages=history, tools=WEATHER, extra_body={"conversation_id": first.id}
     )
     one, two = fake.completions()
     assert two.query["chat_id"] == one.query["chat_id"]
@@ -410,7 +409,7 @@ def test_openai_tool_calls_stream_as_deltas(client, fake):
     fake.enqueue(fu.answer(text, pieces=pieces))
     chunks = list(
         client.chat.completions.create(
-            model="qwen3-max", messages=user("Paris and Oslo?"), tools=WEATHER, stream=True
+            model=MODEL, messages=user("Paris and Oslo?"), tools=WEATHER, stream=True
         )
     )
     deltas = [c.choices[0].delta for c in chunks if c.choices]
@@ -435,7 +434,7 @@ def test_openai_tool_calls_stream_as_deltas(client, fake):
 def test_required_tool_choice_retries_once_in_the_same_chat(client, fake):
     fake.enqueue(fu.answer("Let me think about the weather."), fu.answer(PARIS))
     done = client.chat.completions.create(
-        model="qwen3-max", messages=user("Paris?"), tools=WEATHER, tool_choice="required"
+        model=MODEL, messages=user("Paris?"), tools=WEATHER, tool_choice="required"
     )
     assert done.choices[0].finish_reason == "tool_calls"
     assert done.choices[0].message.content is None  # the narration was never sent
@@ -449,7 +448,7 @@ def test_required_tool_choice_streams_only_the_second_answer(client, fake):
     fake.enqueue(fu.answer("Narration only."), fu.answer("Fine.\n" + PARIS))
     chunks = list(
         client.chat.completions.create(
-            model="qwen3-max",
+            model=MODEL,
             messages=user("Paris?"),
             tools=WEATHER,
             tool_choice={"type": "function", "function": {"name": "get_weather"}},
@@ -465,7 +464,7 @@ def test_required_tool_choice_streams_only_the_second_answer(client, fake):
 def test_a_model_that_never_calls_is_delivered_as_is_after_one_retry(client, fake):
     fake.enqueue(fu.answer("No."), fu.answer("Still no."))
     done = client.chat.completions.create(
-        model="qwen3-max", messages=user("Paris?"), tools=WEATHER, tool_choice="required"
+        model=MODEL, messages=user("Paris?"), tools=WEATHER, tool_choice="required"
     )
     assert done.choices[0].message.content == "Still no."
     assert done.choices[0].finish_reason == "stop" and len(fake.completions()) == 2
@@ -474,7 +473,7 @@ def test_a_model_that_never_calls_is_delivered_as_is_after_one_retry(client, fak
 def test_parallel_tool_calls_false_keeps_one_call(client, fake):
     fake.enqueue(fu.answer(PARIS + "\n" + call("get_weather", {"city": "Oslo"})))
     done = client.chat.completions.create(
-        model="qwen3-max",
+        model=MODEL,
         messages=user("Paris and Oslo?"),
         tools=WEATHER,
         parallel_tool_calls=False,
@@ -486,7 +485,7 @@ def test_parallel_tool_calls_false_keeps_one_call(client, fake):
 def test_tool_choice_none_sends_no_catalog(client, fake):
     fake.enqueue(fu.answer(PARIS))
     done = client.chat.completions.create(
-        model="qwen3-max", messages=user("Paris?"), tools=WEATHER, tool_choice="none"
+        model=MODEL, messages=user("Paris?"), tools=WEATHER, tool_choice="none"
     )
     assert done.choices[0].message.content == PARIS and not done.choices[0].message.tool_calls
     sent = fake.last_completion().json["messages"][0]["content"]
@@ -496,7 +495,7 @@ def test_tool_choice_none_sends_no_catalog(client, fake):
 def test_bad_tool_choice_is_a_400(client, fake):
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
-            model="qwen3-max",
+            model=MODEL,
             messages=user(),
             tools=WEATHER,
             tool_choice={"type": "function", "function": {"name": "nope"}},
@@ -507,7 +506,7 @@ def test_bad_tool_choice_is_a_400(client, fake):
 def test_response_format_json_schema_strips_fences(client, fake):
     fake.enqueue(fu.answer('```json\n{"title": "Hi"}\n```'))
     done = client.chat.completions.create(
-        model="qwen3-max",
+        model=MODEL,
         messages=user("title?"),
         response_format={
             "type": "json_schema",
@@ -522,7 +521,7 @@ def test_response_format_json_object_asks_again_when_the_model_talks(client, fak
     fake.enqueue(fu.answer("Here you go: title Hi"), fu.answer('{"title": "Hi"}'))
     chunks = list(
         client.chat.completions.create(
-            model="qwen3-max",
+            model=MODEL,
             messages=user("title?"),
             response_format={"type": "json_object"},
             stream=True,
@@ -537,7 +536,7 @@ def test_json_the_model_cannot_produce_is_a_clear_502(client, fake):
     fake.enqueue(fu.answer("no json"), fu.answer("still none"))
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(
-            model="qwen3-max", messages=user(), response_format={"type": "json_object"}
+            model=MODEL, messages=user(), response_format={"type": "json_object"}
         )
     assert info.value.status_code == 502
     assert info.value.body["code"] == "invalid_model_output"
@@ -571,11 +570,11 @@ def test_prompts_within_the_budget_pass_the_upstream_size_limit(small_budget, fa
     text = filler * ((budget - 2) // per_char)
     assert prompt.wire_size(text) <= budget
     c = openai.OpenAI(base_url=small_budget.url + "/v1", api_key=TOKEN, max_retries=0)
-    assert c.chat.completions.create(model="qwen3-max", messages=user(text)).choices[0]
+    assert c.chat.completions.create(model=MODEL, messages=user(text)).choices[0]
     assert fake.last_completion().json["messages"][0]["files"] == []
     # Past the budget the message travels as an attached text file (long_prompt.py).
     longer = text + filler * 2
-    assert c.chat.completions.create(model="qwen3-max", messages=user(longer)).choices[0]
+    assert c.chat.completions.create(model=MODEL, messages=user(longer)).choices[0]
     sent = fake.last_completion()
     assert len(sent.body) <= 8 * 1024 and len(fake.completions()) == 2
     (entry,) = sent.json["messages"][0]["files"]
@@ -589,5 +588,5 @@ def test_without_the_budget_the_fake_waf_would_punish(start_gateway, settings, f
     gateway = start_gateway(dataclasses.replace(settings, max_prompt_kb=0))
     c = openai.OpenAI(base_url=gateway.url + "/v1", api_key=TOKEN, max_retries=0)
     with pytest.raises(openai.InternalServerError) as info:
-        c.chat.completions.create(model="qwen3-max", messages=user("x" * 9000))
+        c.chat.completions.create(model=MODEL, messages=user("x" * 9000))
     assert info.value.body["code"] == "upstream_challenged"

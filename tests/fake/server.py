@@ -60,9 +60,9 @@ class FakeUpstream(AuthMixin, ChatMixin, MediaMixin):
         self._release = threading.Event()
         self._gen = 0
         self.active_streams = 0
+        # What reset() restores: the mode this fake was made with, else site.DEFAULT_MODE.
+        self.default_mode = mode or site.DEFAULT_MODE
         self._set_defaults()
-        if mode is not None:
-            self.mode = mode
 
     def _set_defaults(self) -> None:
         self.requests: list[Recorded] = []
@@ -109,7 +109,7 @@ class FakeUpstream(AuthMixin, ChatMixin, MediaMixin):
         self.cookies_seen: dict[str, set[str]] = {}
         self.require_cookies = False
         self.tools_enabled: dict[str, Any] = {}
-        self.mode = site.DEFAULT_MODE
+        self.mode = self.default_mode
 
     # -- mode and clock
 
@@ -165,7 +165,7 @@ class FakeUpstream(AuthMixin, ChatMixin, MediaMixin):
         self._server.server_close()
 
     def reset(self) -> None:
-        """Forget queues, requests, chats, counters; restore defaults (and DEFAULT_MODE)."""
+        """Forget queues, requests, chats, counters; restore defaults (and default_mode)."""
         with self._lock:
             self._release.set()
             self._release = threading.Event()

@@ -18,8 +18,9 @@ from .state import Recorded
 LEGACY = "legacy"
 SEP_2026 = "2026-09"
 MODES = (LEGACY, SEP_2026)
-# What reset() restores. Stays "legacy" until the client speaks the 2026-09 dialect.
-DEFAULT_MODE = LEGACY
+# The mode a FakeUpstream speaks unless told otherwise: the site as it is now. The tests' session
+# fake can be switched with QWENFREE_FAKE_MODE=legacy (read by tests/conftest.py only).
+DEFAULT_MODE = SEP_2026
 
 REFRESH = "/api/v2/auths/refresh"
 PUNISH_URL = "https://chat.qwen.ai/_____tmd_____/punish?x5secdata=fake&x5step=1"
