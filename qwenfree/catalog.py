@@ -130,6 +130,7 @@ class ModelCatalog:
         self._clock = clock
         self._lock = threading.Lock()
         self._models: tuple[ModelInfo, ...] = ()
+        self._good: tuple[ModelInfo, ...] = ()  # the last list the site gave
         self._authoritative = False
         self._expires = float("-inf")
 
@@ -142,10 +143,19 @@ class ModelCatalog:
             models = tuple(model_from_upstream(m) for m in self._fetch(token) if m.get("id"))
         except errors.QwenfreeError:
             models = ()
-        ok = bool(models)
         with self._lock:
-            self._models, self._authoritative = (models, True) if ok else (FALLBACK, False)
-            self._expires = self._clock() + (self._ttl if ok else FALLBACK_TTL)
+            if models:
+                self._models, self._authoritative, self._good = models, True, models
+                self._expires = self._clock() + self._ttl
+            elif self._good:
+                # The site's last list beats a built-in guess (ids rotate: the guess ages).
+                self._models, self._authoritative = self._good, False
+                self._expires = self._clock() + FALLBACK_TTL
+            else:
+                # Never fetched: ask again with the next request rather than route everything
+                # to the built-in list's ids for a while.
+                self._models, self._authoritative = FALLBACK, False
+                self._expires = float("-inf")
             return self._models, self._authoritative
 
     def resolve(self, name: str, token: str | None = None) -> Resolved:

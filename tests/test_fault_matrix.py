@@ -189,23 +189,6 @@ FAULTS = {
 }
 
 
-def client_bug(fault_name: str, client: str) -> str | None:
-    """Why a cell fails against the 2026-09 site because of the client (qwenfree/), if it does;
-    the cell is a strict xfail there until the client is fixed."""
-    if fault_name.startswith("http-403-"):
-        return (
-            "2026-09: x-actual-status-code 403 + data.code 'Forbidden' reads as an unknown "
-            "business code (502), while an HTTP 403 reads as a refused token (401)"
-        )
-    if fault_name == "connect-refused" and client != "openai":
-        return (
-            "2026-09: after the site was unreachable the catalog keeps its static fallback for "
-            "30 s; its first id, qwen3-max (no longer listed), answers 'Model not found' for "
-            "every default-model request (claude-*, gemini-*)"
-        )
-    return None
-
-
 def expected_status(client: Client, error: type[errors.QwenfreeError]) -> int:
     """The status this dialect gives the neutral error (its own table decides, e.g. 529)."""
     status, _ = dialects.registry()[client.name].encode_error(error("x"))
@@ -283,8 +266,6 @@ def test_fault_ends_well_formed_and_the_gateway_keeps_serving(
     request, fake, start_gateway, settings, client, fault_name, stream
 ):
     fault = FAULTS[fault_name]
-    if fake.modern and (bug := client_bug(fault_name, client.name)):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=bug))
     if fault.script is None:  # nothing listens upstream until the relay opens
         relay = request.getfixturevalue("relay")
         settings = dataclasses.replace(settings, upstream_url=relay.url)

@@ -54,7 +54,10 @@ def status_error(
         except json.JSONDecodeError:
             parsed = None
         business_error = site.business_error if site else qwen.business_error
-        if isinstance(parsed, dict) and (err := business_error(parsed)) is not None:
+        err = business_error(parsed) if isinstance(parsed, dict) else None
+        # A code we do not know (the generic class) says less than the real status beside it.
+        unknown = type(err) is errors.UpstreamUnavailable and status in (401, 403, 429)
+        if err is not None and not unknown:
             return err
     if status in (401, 403):
         return errors.UpstreamTokenRejected(f"{name} refused the token (expired or invalid)")
