@@ -39,6 +39,9 @@ HTTP_ERRORS: dict[int, type[errors.QwenfreeError]] = {
 }
 
 
+_SCHEMAS: dict[type[Schema], Schema] = {}
+
+
 @dataclass
 class State:
     """Everything the app holds; stored in ``app.extensions["qwenfree"]``."""
@@ -103,12 +106,17 @@ def json_limits() -> bounds.Limits:
     )
 
 
-def load_or_raise(schema: Schema, data: Any) -> dict[str, Any]:
-    """Validate with marshmallow; turn its errors into InvalidRequest naming the fields."""
+def load_or_raise(schema: type[Schema] | Schema, data: Any) -> dict[str, Any]:
+    """Validate with marshmallow; turn its errors into InvalidRequest naming the fields. Given
+    a class, one instance serves every request: building one deep-copies its fields (~90 µs),
+    and ``load`` keeps no state on it."""
     if not isinstance(data, Mapping):
         raise errors.InvalidRequest("The request body must be a JSON object")
+    instance = schema if isinstance(schema, Schema) else _SCHEMAS.get(schema)
+    if instance is None:
+        instance = _SCHEMAS[schema] = schema()  # type: ignore[index,operator]
     try:
-        loaded = schema.load(data)
+        loaded = instance.load(data)
     except ValidationError as exc:
         fields = exc.normalized_messages()
         first = next(iter(fields), None) if isinstance(fields, dict) else None

@@ -16,6 +16,8 @@ from typing import Any
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
+from requests.structures import CaseInsensitiveDict
 
 from qwenfree import errors
 from qwenfree.events import Event
@@ -93,6 +95,10 @@ class UpstreamClient:
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         session.headers.clear()  # requests' defaults (python-requests UA, */*) are bot tells
         session.headers.update(site.headers)
+        # No proxy (or ~/.netrc) lookup in the environment on every call: one explicit proxy.
+        session.trust_env = False
+        proxy = settings.upstream_proxy
+        session.proxies = {"http": proxy, "https": proxy} if proxy else {}
         self.session = session
         self.cookies = CookieJars()
 
@@ -194,17 +200,39 @@ class UpstreamClient:
         sent = "; ".join(c for c in (headers.get("Cookie", ""), cookies, jar) if c)
         if sent:
             headers["Cookie"] = sent
-        r = self.session.request(
-            method,
-            (base or self.base) + path,
-            headers=headers,
-            data=None if body is None else json.dumps(body, ensure_ascii=False).encode(),
-            timeout=self.timeout,
-            stream=stream,
-        )
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        r = self._request(method, (base or self.base) + path, headers, data, stream)
         if identity:
             self.cookies.keep(identity, response_cookies(r))
         return r
+
+    def _request(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None, stream: bool
+    ) -> requests.Response:
+        """``session.request`` minus its per-call merging (~0.3 ms, with Protocol isinstance
+        checks): URLs are built encoded (``paths.part``), bodies are bytes, settings fixed."""
+        session = self.session
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        prepared.url = url
+        merged = CaseInsensitiveDict(session.headers)
+        merged.update(headers)
+        if data is not None:
+            merged["Content-Length"] = str(len(data))
+        elif method not in ("GET", "HEAD"):
+            merged["Content-Length"] = "0"
+        prepared.headers = merged
+        prepared.body = data
+        prepared._cookies = RequestsCookieJar()  # read when a redirect is followed
+        return session.send(
+            prepared,
+            timeout=self.timeout,
+            stream=stream,
+            proxies=session.proxies,
+            verify=session.verify,
+            cert=session.cert,
+            allow_redirects=True,
+        )
 
     def _failed(
         self,

@@ -87,7 +87,7 @@ def _generate(model: str, *, stream: bool) -> Response:
             "Send your chat.qwen.ai token as the API key ('x-goog-api-key', '?key=' or "
             "'Authorization: Bearer')"
         )
-    payload = web.load_or_raise(GenerateContentSchema(), _camelized_body())
+    payload = web.load_or_raise(GenerateContentSchema, _camelized_body())
     payload |= {"model": model or "default", "stream": stream}
     conversation, params = translate.to_conversation(payload)
     web.pause()
@@ -129,10 +129,10 @@ def _camelized_body() -> Any:
 
 def count_tokens(model: str) -> Response:
     """``{"totalTokens": N}`` for ``contents`` or a whole ``generateContentRequest``."""
-    body = web.load_or_raise(CountTokensSchema(), _camelized_body())
+    body = web.load_or_raise(CountTokensSchema, _camelized_body())
     inner = body.get("generateContentRequest")
     if inner is not None:
-        payload = web.load_or_raise(GenerateContentSchema(), inner)
+        payload = web.load_or_raise(GenerateContentSchema, inner)
     elif body.get("contents"):
         payload = {"contents": body["contents"]}
     else:
