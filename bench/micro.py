@@ -40,6 +40,9 @@ def _wait(port: int) -> None:
     raise RuntimeError("the bench fake did not start")
 
 
+OVERHEADS: list[float] = []  # x-qwenfree-overhead-ms of every request
+
+
 def _run(client: Any, route: Route, text: str) -> int:
     path, headers, body = route.build(text)
     r = client.post(path, headers=headers, json=body, buffered=False)
@@ -47,6 +50,7 @@ def _run(client: Any, route: Route, text: str) -> int:
     r.close()
     if r.status_code != 200:
         raise RuntimeError(f"{route.label}: HTTP {r.status_code}")
+    OVERHEADS.append(float(r.headers.get("x-qwenfree-overhead-ms", "nan")))
     return size
 
 
@@ -85,12 +89,14 @@ def main() -> None:
         client = app.test_client()
         short, long_ = spec(5), spec(args.pieces)
         for route in STREAMS:
+            OVERHEADS.clear()
             per_request = cpu_per(client, route, short, args.requests)
+            header = sorted(OVERHEADS)[len(OVERHEADS) // 2]
             per_long = cpu_per(client, route, long_, max(5, args.requests // 30))
             per_event = (per_long - per_request) / (args.pieces - 5)
             print(
                 f"{route.label:18} {per_request * 1e6:8.0f} µs CPU/request "
-                f"{per_event * 1e6:6.1f} µs CPU/event"
+                f"{per_event * 1e6:6.1f} µs CPU/event  overhead header p50 {header:.2f} ms"
             )
         if args.profile:
             profiler = cProfile.Profile()

@@ -80,12 +80,14 @@ def status_error(
 class UpstreamClient:
     """Owns the Session and the per-identity cookie jars; sends per-request credentials."""
 
+    adapter_class = HTTPAdapter  # metrics.WireAdapter times the wire
+
     def __init__(self, settings: Settings, site: Site | None = None) -> None:
         self.site = site = site or qwen.site(settings)
         self.base = site.base
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         session = requests.Session()
-        adapter = HTTPAdapter(
+        adapter = self.adapter_class(
             pool_connections=4, pool_maxsize=settings.upstream_pool_size, max_retries=0
         )
         session.mount("http://", adapter)
