@@ -9,6 +9,7 @@ blueprint, which answers in Gemini's shape when the request carries Google's hea
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -114,7 +115,9 @@ def _chunk_list(events: Iterator[object], params: GenerationParams) -> list[Any]
     """Every response chunk, for ``streamGenerateContent`` without ``alt=sse``."""
     events = iter(events)
     try:
-        return [message.data for message in translate.encode_events(events, params)]
+        # Text chunks come serialised for SSE (sse.Template); the array wants them whole.
+        chunks = (message.data for message in translate.encode_events(events, params))
+        return [json.loads(c) if isinstance(c, str) else c for c in chunks]
     finally:
         close = getattr(events, "close", None)
         if close is not None:
