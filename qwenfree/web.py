@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -160,32 +160,44 @@ def stream_response(
     g.streaming = True
     fields = _log_fields(status=200, stream=True)
     interval = state().settings.heartbeat_interval
+    ready: Callable[[], bool] = _never
     if interval > 0:
-        source = heartbeats.interleave(first, events, interval)
-        owner: object = source  # the pump thread owns ``events`` now; close only through it
+        pump = heartbeats.interleave(first, events, interval)
+        source, owner, ready = pump, pump, pump.ready  # the pump owns ``events`` now
     else:
         source, owner = itertools.chain([first], events), events
 
     def generate() -> Iterator[bytes]:
         outcome = "ok"
+        burst: list[bytes] = []  # events already read go out in one write
         try:
             for message in dialect.encode_events(source, params):
-                yield encode(message)
+                burst.append(encode(message))
+                if not ready():
+                    yield b"".join(burst)
+                    burst.clear()
+            if burst:
+                yield b"".join(burst)
         except errors.QwenfreeError as err:
             outcome = err.kind
-            yield encode(dialect.encode_stream_error(err))
+            yield b"".join(burst) + encode(dialect.encode_stream_error(err))
         except GeneratorExit:
             outcome = "client_disconnected"
             raise
         except Exception:
             outcome = "internal"
             log.exception("stream failed")
-            yield encode(dialect.encode_stream_error(errors.QwenfreeError("Internal error")))
+            failed = dialect.encode_stream_error(errors.QwenfreeError("Internal error"))
+            yield b"".join(burst) + encode(failed)
         finally:
             _close(owner)
             _log(fields, outcome)
 
     return Response(generate(), mimetype="text/event-stream", headers=SSE_HEADERS)
+
+
+def _never() -> bool:
+    return False
 
 
 def _close(events: object) -> None:
