@@ -39,6 +39,10 @@ class ChatJanitor:
         self._chats: dict[str, _Chat] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._hooks: list[Callable[[], None]] = []  # run at every sweep (warm chats expire)
+
+    def on_sweep(self, hook: Callable[[], None]) -> None:
+        self._hooks.append(hook)
 
     def acquire(self, chat_id: str, token: str) -> None:
         """Mark a chat busy (an answer is streaming in it)."""
@@ -50,15 +54,16 @@ class ChatJanitor:
             chat.last_used = self._clock()
         self._ensure_thread()
 
-    def release(self, chat_id: str) -> None:
-        """Mark an answer finished; the idle clock starts now."""
+    def release(self, chat_id: str, *, now: bool = False) -> None:
+        """Mark an answer finished; the idle clock starts now. ``now``: the chat has been idle
+        long enough already (a warm chat nobody leased), delete it once nothing holds it."""
         with self._lock:
             chat = self._chats.get(chat_id)
             if chat is None:
                 return
             chat.in_use -= 1
             chat.last_used = self._clock()
-            gone = self._ttl == 0 and chat.in_use <= 0
+            gone = (self._ttl == 0 or now) and chat.in_use <= 0
             if gone:
                 del self._chats[chat_id]
         if gone:
@@ -72,6 +77,8 @@ class ChatJanitor:
 
     def sweep(self) -> int:
         """Delete every chat idle for the TTL; return how many."""
+        for hook in self._hooks:
+            hook()
         now = self._clock()
         with self._lock:
             due = [

@@ -105,6 +105,24 @@ class Metrics:
         self.disconnects = Counter(
             "qwenfree_client_disconnects", "Streams the client left early", registry=r
         )
+        self.warm_ready = Gauge(
+            "qwenfree_warm_chats",
+            "Upstream chats created ahead, ready to lease",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.warm_leases = Counter(
+            "qwenfree_warm_chat_leases",
+            "New chats asked of the warm pool: hit (one was ready) or miss (created on the spot)",
+            ["result"],
+            registry=r,
+        )
+
+    def warm_chats(self, event: str, ready: int) -> None:
+        """The warm pool's report (upstream/warm_chats.py): a lease, or a change of size."""
+        self.warm_ready.set(ready)
+        if event:
+            self.warm_leases.labels(event).inc()
 
     def render(self, account_counts: dict[str, int] | None) -> bytes:
         """The exposition text: this process's registry, or every worker's files."""

@@ -19,6 +19,9 @@ class Settings:
     # up (and ~/.netrc) again on every call.
     upstream_proxy: str = ""
     chat_ttl: float = 600.0  # seconds idle before our upstream chats are deleted; 0 now, -1 never
+    # Chats created ahead per account, model and chat type (upstream/warm_chats.py), as many as
+    # were used in the last 5 minutes up to this; 0 = off (every request creates its chat).
+    warm_chats: int = 2
     # What the "default" alias means: this model while the site lists it; "" or an unlisted
     # id = the site's own first (flagship) model, so the default follows the site's list.
     default_model: str = ""

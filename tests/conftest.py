@@ -56,6 +56,7 @@ def settings(fake: FakeUpstream, tmp_path: Any) -> Settings:
         read_timeout=2.0,
         chat_ttl=-1,
         data_dir=str(tmp_path / "state"),
+        warm_chats=0,  # one chats/new per request, as tests count them (test_warm_chats.py: on)
     )
 
 

@@ -26,6 +26,7 @@ from qwenfree.upstream.client import UpstreamClient, UpstreamStream
 from qwenfree.upstream.files import Uploader
 from qwenfree.upstream.paths import UUID, part, shaped
 from qwenfree.upstream.turn import Turn
+from qwenfree.upstream.warm_chats import WarmChats
 
 log = logging.getLogger(__name__)
 NEW_CHAT = "/api/v2/chats/new"
@@ -56,6 +57,7 @@ class QwenBackend:
         janitor: ChatJanitor,
         models_token: Callable[[str | None], str | None] = lambda token: token,
         clock: Callable[[], float] = time.time,
+        warm_report: Callable[[str, int], None] = lambda event, ready: None,
     ) -> None:
         self.name = client.site.name
         self.settings = settings
@@ -63,6 +65,13 @@ class QwenBackend:
         self.janitor = janitor
         self.clock = clock
         self.uploader = Uploader(client, settings)
+        self.warm = WarmChats(
+            self._create_chat,
+            janitor,
+            per_key=settings.warm_chats,
+            chat_ttl=settings.chat_ttl,
+            report=warm_report,
+        )
         self._catalog = ModelCatalog(
             lambda token: client.json("GET", MODELS, models_token(token)).get("data") or [],
             settings.models_ttl,
@@ -85,7 +94,20 @@ class QwenBackend:
             files = self._upload(turn, token)
             return self._start(turn, token, turn.chat_id, turn.parent_id, files)
         files = self._upload(turn, token)  # before a chat is created for them
-        return self._start(turn, token, self._new_chat(turn, token), None, files)
+        try:
+            for _ in range(2):  # a warm chat; another one if it is still busy (§16.6)
+                chat_id = self.warm.lease(token, turn.model, turn.chat_type)
+                if chat_id is None:
+                    break
+                try:
+                    return self._start(turn, token, chat_id, None, files)
+                except errors.ChatBusy:
+                    log.info("a warm chat is still busy; taking another")
+                finally:
+                    self.janitor.release(chat_id)  # the pool's hold; the answer holds its own
+            return self._start(turn, token, self._new_chat(turn, token), None, files)
+        finally:
+            self.warm.refill(token, turn.model, turn.chat_type)
 
     def follow_up(self, answer: Answer, text: str) -> Answer:
         turn = answer.turn.follow_up(text, answer.chat_id, answer.response_id)
@@ -105,13 +127,17 @@ class QwenBackend:
         return self.client.download(url, max_bytes)
 
     def close(self) -> None:
+        self.warm.close()
         self.client.close()
 
     def _upload(self, turn: Turn, token: str) -> list[dict[str, object]]:
         return [self.uploader.entry(blob, token) for blob in turn.blobs]
 
     def _new_chat(self, turn: Turn, token: str) -> str:
-        body = qwen.new_chat_body(turn.model, turn.chat_type, self.clock())
+        return self._create_chat(token, turn.model, turn.chat_type)
+
+    def _create_chat(self, token: str, model: str, chat_type: str) -> str:
+        body = qwen.new_chat_body(model, chat_type, self.clock())
         created = self.client.json("POST", NEW_CHAT, token, body)
         chat_id = str(((created or {}).get("data") or {}).get("id") or "")
         if not chat_id:
