@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,6 +32,14 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture(autouse=True)
+def _one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # gunicorn started by a test runs one worker unless the test asks for more (the default
+    # is one per core: tests reading /proc or counting on one process would see several).
+    if not os.environ.get("WEB_CONCURRENCY"):
+        monkeypatch.setenv("WEB_CONCURRENCY", "1")
 
 
 @pytest.fixture(scope="session")
