@@ -40,9 +40,12 @@ class ChatJanitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._hooks: list[Callable[[], None]] = []  # run at every sweep (warm chats expire)
+        self._closing: list[Callable[[], None]] = []  # run first in close (warm chats stop)
 
-    def on_sweep(self, hook: Callable[[], None]) -> None:
+    def on_sweep(self, hook: Callable[[], None], closing: Callable[[], None] | None = None) -> None:
         self._hooks.append(hook)
+        if closing is not None:
+            self._closing.append(closing)
 
     def acquire(self, chat_id: str, token: str) -> None:
         """Mark a chat busy (an answer is streaming in it)."""
@@ -94,6 +97,8 @@ class ChatJanitor:
 
     def close(self) -> None:
         """Stop sweeping and delete what is left (on shutdown no chat is orphaned)."""
+        for hook in self._closing:
+            hook()
         self._stop.set()
         with self._lock:
             left = [(cid, c.token) for cid, c in self._chats.items()]

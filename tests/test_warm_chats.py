@@ -217,3 +217,13 @@ def test_accounts_never_get_each_others_chats(start_gateway, settings, fake):
     completion = fake.last_completion()
     assert completion.headers["authorization"] == "Bearer " + other
     assert creator[completion.query["chat_id"]] == "Bearer " + other
+
+
+def test_shutdown_deletes_the_chats_still_waiting(start_gateway, settings, fake):
+    gateway = start_gateway(dataclasses.replace(settings, warm_chats=2, chat_ttl=600))
+    assert chat(gateway.url).status_code == 200
+    assert fake.wait_until(lambda: len(new_chats(fake)) == 2)
+    waiting = list(fake.chats)[-1]
+    gateway.state.close()
+    assert waiting in fake.deleted_chats
+    assert fake.wait_until(lambda: len(fake.deleted_chats) == 2)  # and the answered one

@@ -21,6 +21,7 @@ sends the site's ``chats/new`` with the key's credential; no request's meter see
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -40,7 +41,10 @@ KEEP_CHATS = 600.0  # how old a ready chat may get when chats are never deleted 
 
 
 def _thread(target: Callable[[], None]) -> None:
-    threading.Thread(target=target, name="warm-chats", daemon=True).start()
+    # An empty context: a refill must not be charged to the request that triggered it (its
+    # meter travels in a context variable, which gevent's threads may inherit).
+    run = contextvars.Context().run
+    threading.Thread(target=run, args=(target,), name="warm-chats", daemon=True).start()
 
 
 @dataclass
@@ -79,7 +83,7 @@ class WarmChats:
         self._lock = threading.Lock()
         self._slots: dict[Key, _Slot] = {}
         self._closed = False
-        janitor.on_sweep(self.sweep)
+        janitor.on_sweep(self.sweep, closing=self.close)
 
     @property
     def enabled(self) -> bool:
@@ -127,7 +131,8 @@ class WarmChats:
         self._report("", ready)
 
     def close(self) -> None:
-        """Stop refilling; the janitor deletes the chats still held (its ``close``)."""
+        """Stop refilling (the janitor's ``close`` calls this, then deletes the chats still
+        held; a refill under way when it ran deletes its chat itself)."""
         with self._lock:
             self._closed = True
 
@@ -184,6 +189,9 @@ class WarmChats:
                         slot.failed_at = self._clock()
                     return
                 self._janitor.acquire(chat_id, token)  # held while it waits in the pool
+                if self._closed:  # shut down meanwhile: the janitor's last sweep is over
+                    self._janitor.release(chat_id, now=True)
+                    return
                 with self._lock:
                     slot.ready.append((chat_id, self._clock()))
                     slot.failed_at = None
