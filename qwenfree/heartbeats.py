@@ -53,7 +53,13 @@ class interleave:  # noqa: N801 - used as a function: ``interleave(first, events
         self.stop.set()
 
     def _hand_over(self, item: object) -> bool:
-        """Queue ``item`` for the consumer, waiting while it is behind; False once it left."""
+        """Queue ``item`` for the consumer, waiting while it is behind; False once it left.
+        The untimed try first: a timed ``put`` arms a timer, per event."""
+        try:
+            self.inbox.put_nowait(item)
+            return True
+        except queue.Full:
+            pass
         while not self.stop.is_set():
             try:
                 self.inbox.put(item, timeout=0.25)
@@ -83,8 +89,8 @@ class interleave:  # noqa: N801 - used as a function: ``interleave(first, events
         try:
             yield first
             while True:
-                try:
-                    item = inbox.get(timeout=interval)
+                try:  # a timer (the heartbeat's) only when the reader has nothing yet
+                    item = inbox.get_nowait() if not inbox.empty() else inbox.get(timeout=interval)
                 except queue.Empty:
                     yield Heartbeat()
                     continue
