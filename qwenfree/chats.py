@@ -57,16 +57,17 @@ class ChatJanitor:
             chat.last_used = self._clock()
         self._ensure_thread()
 
-    def release(self, chat_id: str, *, now: bool = False) -> None:
-        """Mark an answer finished; the idle clock starts now. ``now``: the chat has been idle
-        long enough already (a warm chat nobody leased), delete it once nothing holds it."""
+    def release(self, chat_id: str, *, due: bool = False) -> None:
+        """Mark an answer finished; the idle clock starts now. ``due``: the chat has been idle
+        for the TTL already (a warm chat nobody leased): the next sweep deletes it, one call
+        after another in the janitor's thread."""
         with self._lock:
             chat = self._chats.get(chat_id)
             if chat is None:
                 return
             chat.in_use -= 1
-            chat.last_used = self._clock()
-            gone = (self._ttl == 0 or now) and chat.in_use <= 0
+            chat.last_used = self._clock() - (self._ttl if due else 0.0)
+            gone = self._ttl == 0 and chat.in_use <= 0
             if gone:
                 del self._chats[chat_id]
         if gone:

@@ -101,7 +101,7 @@ class WarmChats:
             expired = self._expire(slot, now)
             chat_id = slot.ready.popleft()[0] if slot.ready else None
             ready = self._ready()
-        self._drop(expired, token)
+        self._drop(expired)
         self._report("hit" if chat_id else "miss", ready)
         return chat_id
 
@@ -118,16 +118,15 @@ class WarmChats:
     def sweep(self) -> None:
         """Drop (and delete) ready chats older than ``max_age``, forget keys with no demand."""
         now = self._clock()
-        dropped: list[tuple[list[str], str]] = []
+        dropped: list[str] = []
         with self._lock:
             for key, slot in list(self._slots.items()):
-                dropped.append((self._expire(slot, now), key[0]))
+                dropped += self._expire(slot, now)
                 self._trim(slot, now)
                 if not slot.ready and not slot.leases and not slot.filling:
                     del self._slots[key]
             ready = self._ready()
-        for chats, token in dropped:
-            self._drop(chats, token)
+        self._drop(dropped)
         self._report("", ready)
 
     def close(self) -> None:
@@ -155,9 +154,9 @@ class WarmChats:
     def _ready(self) -> int:
         return sum(len(s.ready) for s in self._slots.values())
 
-    def _drop(self, chats: list[str], token: str) -> None:
-        for chat_id in chats:
-            self._janitor.release(chat_id, now=True)
+    def _drop(self, chats: list[str]) -> None:
+        for chat_id in chats:  # deleted by the janitor's sweep (now, when it is sweeping)
+            self._janitor.release(chat_id, due=True)
 
     def _refill(self, key: Key) -> None:
         with self._lock:
@@ -190,7 +189,8 @@ class WarmChats:
                     return
                 self._janitor.acquire(chat_id, token)  # held while it waits in the pool
                 if self._closed:  # shut down meanwhile: the janitor's last sweep is over
-                    self._janitor.release(chat_id, now=True)
+                    self._janitor.release(chat_id, due=True)
+                    self._janitor.sweep()
                     return
                 with self._lock:
                     slot.ready.append((chat_id, self._clock()))
