@@ -89,10 +89,10 @@ def run(url: str, out_dir: Path, *, fake_port: int, pid: int, rounds: int, smoke
                     )  # fmt: skip
                     added[name].append(phases._pair_stats(found, plan.answer_n))
             levels = []
-            for count in plan.levels:
+            for i, count in enumerate(plan.levels):
                 row = {"count": count, "direct": phases.capacity_direct(fake, count, plan)}
-                for name, gw in sides.items():
-                    row[name] = phases.capacity_gateway(gw, count, plan)
+                for name in sides if i % 2 else reversed(sides):  # who goes first alternates
+                    row[name] = phases.capacity_gateway(sides[name], count, plan)
                 levels.append(row)
     return {"url": url, "rounds": rounds, "added": added, "levels": levels, "plan": plan}
 
