@@ -24,9 +24,25 @@ def _env(name: str, default: str) -> str:
 # Listen on all interfaces; the container publishes the port, nginx (if any) sits in front.
 bind = "0.0.0.0:" + _env("PORT", "8000")
 
-# One gevent worker serves many concurrent streams; add workers only for CPU headroom
-# (with workers > 1, per-process state such as rate-limit counters is no longer shared).
-workers = int(_env("WEB_CONCURRENCY", "1"))
+def _cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota
+    (`docker run --cpus`, compose `cpus:`), which the affinity does not show."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cores = min(cores or 1, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores or 1)
+
+
+# One gevent worker holds many streams but uses one core: by default one worker per usable
+# core. Accounts, leases, cooldowns, rate limits and keys live in the store, shared by every
+# worker; per worker stay only caches (models, uploads, warm chats: QWENFREE_WARM_CHATS ready
+# chats per key in each worker). WEB_CONCURRENCY=1 keeps a single worker.
+workers = int(_env("WEB_CONCURRENCY", str(_cores())))
 # gunicorn's gevent worker plus read deadlines for slow clients (QWENFREE_HEADER_TIMEOUT,
 # QWENFREE_BODY_TIMEOUT) and JSON instead of HTML for gunicorn's own 400 pages. The arbiter
 # imports only qwenfree/worker.py's gevent and gunicorn imports (qwenfree/__init__.py is light).
@@ -76,6 +92,13 @@ if _control_socket:
 # prometheus_client is imported inside the hook only: nothing but the standard library loads
 # in the arbiter before fork.
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if workers > 1 and not _metrics_dir:
+    # Several workers and no directory given: one of our own (under TMPDIR, the container's
+    # tmpfs), set before the fork so every worker's prometheus_client finds it.
+    import tempfile
+
+    _metrics_dir = tempfile.mkdtemp(prefix="qwenfree-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 
 def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature

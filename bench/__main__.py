@@ -1,4 +1,5 @@
-"""``python -m bench [--smoke] [--out FILE]``: run the benchmarks, write the markdown report."""
+"""``python -m bench [--smoke] [--out FILE] [--compare URL]``: run the benchmarks, write the
+markdown report; with ``--compare``, the side-by-side table against another gateway instead."""
 
 from __future__ import annotations
 
@@ -17,7 +18,26 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny run that checks the harness")
     parser.add_argument("--out", type=Path, help="markdown report (default: bench/RESULTS.md)")
     parser.add_argument("--logs", type=Path, default=ROOT / "bench" / "out", help="logs, raw data")
+    parser.add_argument("--compare", metavar="URL", help="another OpenAI-compatible gateway")
+    parser.add_argument("--compare-pid", type=int, default=0, help="its process, for RSS")
+    parser.add_argument("--fake-port", type=int, default=9200, help="the bench fake's port")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating overhead rounds")
     args = parser.parse_args()
+    if args.compare:
+        from bench import compare
+
+        found = compare.run(
+            args.compare,
+            args.logs,
+            fake_port=args.fake_port,
+            pid=args.compare_pid,
+            rounds=args.rounds,
+            smoke=args.smoke,
+        )
+        table = compare.render(found)
+        (args.out or args.logs / "compare.md").write_text(table)
+        print(table)
+        return
     plan = SMOKE if args.smoke else Plan()
     default = "RESULTS-smoke.md" if args.smoke else "RESULTS.md"
     out = args.out or (args.logs / default if args.smoke else ROOT / "bench" / default)

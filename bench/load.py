@@ -17,7 +17,14 @@ Pair = tuple[Result, Result]  # (direct, gateway)
 
 
 def paired(
-    fake_port: int, gw_port: int, route: Route, text: str, pairs: int, concurrency: int, warmup: int
+    fake_port: int,
+    gw_port: int,
+    route: Route,
+    text: str,
+    pairs: int,
+    concurrency: int,
+    warmup: int,
+    gw_host: str = HOST,
 ) -> tuple[list[Pair], float]:
     """``concurrency`` clients each alternate a direct and a gateway request (order flipping
     every pair) on their own keep-alive connections; ``warmup`` pairs in all are dropped.
@@ -28,7 +35,7 @@ def paired(
     started = time.perf_counter()
 
     def client() -> None:
-        with Conn(HOST, fake_port) as up, Conn(HOST, gw_port) as gw:
+        with Conn(HOST, fake_port) as up, Conn(gw_host, gw_port) as gw:
             for i in range(warmup + per_client):
                 if i % 2:
                     g = via_gateway(gw, route, text)
@@ -60,6 +67,7 @@ def many_streams(
     request: Callable[[Conn, int], Result],
     sample: Callable[[], Any] | None = None,
     every: float = 0.25,
+    host: str = HOST,
 ) -> tuple[list[Result], Live]:
     """Open ``count`` streams (each on a new connection), starts spread over ``ramp`` seconds;
     while they run, call ``sample()`` (e.g. the worker's RSS) every ``every`` seconds."""
@@ -69,7 +77,7 @@ def many_streams(
         gevent.sleep(max(0.0, live.started + ramp * i / count - time.perf_counter()))
         live.open += 1
         try:
-            with Conn(HOST, port) as conn:
+            with Conn(host, port) as conn:
                 return request(conn, i)
         except OSError as exc:
             return Result(start=time.perf_counter(), end=time.perf_counter(), error=repr(exc))

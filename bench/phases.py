@@ -100,14 +100,14 @@ def ok(result: Result, n: int) -> bool:
 
 def warm(gw: Gateway, n: int = 20) -> None:
     """A few requests so the worker has imported and cached everything (models list too)."""
-    with Conn(HOST, gw.port) as conn:
+    with Conn(getattr(gw, "host", HOST), gw.port) as conn:
         for _ in range(n):
             via_gateway(conn, OPENAI, spec(5))
 
 
 def probe(gw: Gateway, route: Route) -> str | None:
     """None when the route answers; otherwise why the row is not available."""
-    with Conn(HOST, gw.port) as conn:
+    with Conn(getattr(gw, "host", HOST), gw.port) as conn:
         result = via_gateway(conn, route, spec(3))
     if ok(result, 3):
         return None
@@ -183,9 +183,9 @@ def capacity_gateway(gw: Gateway, count: int, plan: Plan, route: Route = OPENAI)
     level = Level.of(plan, count)
     idle = gw.rss_kb()
     request = gateway_stream(route, level.text)
-    results, live = many_streams(
-        gw.port, count, level.ramp, request, lambda: (gw.rss_kb(), gw.cpu())
-    )
+    sample = lambda: (gw.rss_kb(), gw.cpu())  # noqa: E731
+    host = getattr(gw, "host", HOST)  # another gateway (bench/compare.py) may be remote
+    results, live = many_streams(gw.port, count, level.ramp, request, sample, host=host)
     low, high = live.started + level.window[0], live.started + level.window[1]
     inside = [(t, rss, cpu) for t, _, (rss, cpu) in live.samples if low <= t <= high]
     peak = max((rss for _, rss, _ in inside), default=idle)

@@ -122,8 +122,8 @@ class Fake:
 
 
 @contextlib.contextmanager
-def bench_fake(log_dir: Path) -> Iterator[Fake]:
-    port = free_port()
+def bench_fake(log_dir: Path, port: int = 0) -> Iterator[Fake]:
+    port = port or free_port()
     log = (log_dir / "fake.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.fake", "--port", str(port)],

@@ -48,7 +48,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # One backend per upstream site; the first listed after the default that accepts a
     # credential serves it. A new site is one module and one entry here.
     backends = Backends(
-        QwenBackend(settings, client, janitor, operations.models_token),
+        QwenBackend(
+            settings, client, janitor, operations.models_token, warm_report=telemetry.warm_chats
+        ),
         (
             TongyiBackend(
                 settings,

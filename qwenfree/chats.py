@@ -39,6 +39,13 @@ class ChatJanitor:
         self._chats: dict[str, _Chat] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._hooks: list[Callable[[], None]] = []  # run at every sweep (warm chats expire)
+        self._closing: list[Callable[[], None]] = []  # run first in close (warm chats stop)
+
+    def on_sweep(self, hook: Callable[[], None], closing: Callable[[], None] | None = None) -> None:
+        self._hooks.append(hook)
+        if closing is not None:
+            self._closing.append(closing)
 
     def acquire(self, chat_id: str, token: str) -> None:
         """Mark a chat busy (an answer is streaming in it)."""
@@ -50,14 +57,16 @@ class ChatJanitor:
             chat.last_used = self._clock()
         self._ensure_thread()
 
-    def release(self, chat_id: str) -> None:
-        """Mark an answer finished; the idle clock starts now."""
+    def release(self, chat_id: str, *, due: bool = False) -> None:
+        """Mark an answer finished; the idle clock starts now. ``due``: the chat has been idle
+        for the TTL already (a warm chat nobody leased): the next sweep deletes it, one call
+        after another in the janitor's thread."""
         with self._lock:
             chat = self._chats.get(chat_id)
             if chat is None:
                 return
             chat.in_use -= 1
-            chat.last_used = self._clock()
+            chat.last_used = self._clock() - (self._ttl if due else 0.0)
             gone = self._ttl == 0 and chat.in_use <= 0
             if gone:
                 del self._chats[chat_id]
@@ -72,6 +81,8 @@ class ChatJanitor:
 
     def sweep(self) -> int:
         """Delete every chat idle for the TTL; return how many."""
+        for hook in self._hooks:
+            hook()
         now = self._clock()
         with self._lock:
             due = [
@@ -87,6 +98,8 @@ class ChatJanitor:
 
     def close(self) -> None:
         """Stop sweeping and delete what is left (on shutdown no chat is orphaned)."""
+        for hook in self._closing:
+            hook()
         self._stop.set()
         with self._lock:
             left = [(cid, c.token) for cid, c in self._chats.items()]

@@ -141,6 +141,13 @@ class NoTokenAvailable(QwenfreeError):
     kind = "no_token"
 
 
+class ChatBusy(UpstreamRejected):
+    """The chat still answers an earlier message ("The chat is in progress"): another chat
+    would take the message."""
+
+    kind = "chat_busy"
+
+
 class ChatNotFound(UpstreamRejected):
     """The upstream chat or parent node named by a continuation is gone."""
 

@@ -28,47 +28,76 @@ class _Raised:
     error: BaseException
 
 
-def interleave(first: Event, events: Iterator[Event], interval: float) -> Iterator[Event]:
-    """Yield ``first`` then ``events``, with ``Heartbeat()`` in every silence of ``interval``."""
-    inbox: queue.Queue[object] = queue.Queue(maxsize=MAX_AHEAD)
-    stop = threading.Event()
+class interleave:  # noqa: N801 - used as a function: ``interleave(first, events, interval)``
+    """Yield ``first`` then ``events``, with ``Heartbeat()`` in every silence of ``interval``.
+    ``ready()`` tells the consumer whether the next event is already read (a burst to send in
+    one write); ``close()`` stops the reader."""
 
-    def hand_over(item: object) -> bool:
-        """Queue ``item`` for the consumer, waiting while it is behind; False once it left."""
-        while not stop.is_set():
+    def __init__(self, first: Event, events: Iterator[Event], interval: float) -> None:
+        self.inbox: queue.Queue[object] = queue.Queue(maxsize=MAX_AHEAD)
+        self.stop = threading.Event()
+        self._events = events
+        self._output = self._run(first, interval)
+
+    def __iter__(self) -> Iterator[Event]:
+        return self._output
+
+    def __next__(self) -> Event:
+        return next(self._output)
+
+    def ready(self) -> bool:
+        return not self.inbox.empty()
+
+    def close(self) -> None:
+        self._output.close()
+        self.stop.set()
+
+    def _hand_over(self, item: object) -> bool:
+        """Queue ``item`` for the consumer, waiting while it is behind; False once it left.
+        The untimed try first: a timed ``put`` arms a timer, per event."""
+        try:
+            self.inbox.put_nowait(item)
+            return True
+        except queue.Full:
+            pass
+        while not self.stop.is_set():
             try:
-                inbox.put(item, timeout=0.25)
+                self.inbox.put(item, timeout=0.25)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def pump() -> None:
+    def _pump(self) -> None:
+        events = self._events
         try:
             for event in events:
-                if not hand_over(event) or stop.is_set():
+                if not self._hand_over(event) or self.stop.is_set():
                     break
         except BaseException as exc:  # handed to the consumer, which raises it
-            hand_over(_Raised(exc))
+            self._hand_over(_Raised(exc))
         finally:
             close = getattr(events, "close", None)
             if close is not None:
                 close()
-            hand_over(_END)
+            self._hand_over(_END)
 
-    threading.Thread(target=pump, name="stream-pump", daemon=True).start()
-    try:
-        yield first
-        while True:
-            try:
-                item = inbox.get(timeout=interval)
-            except queue.Empty:
-                yield Heartbeat()
-                continue
-            if item is _END:
-                return
-            if isinstance(item, _Raised):
-                raise item.error
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
+    def _run(self, first: Event, interval: float) -> Iterator[Event]:
+        inbox = self.inbox
+        # Started on the first read, as the response is sent: a response never sent starts none.
+        threading.Thread(target=self._pump, name="stream-pump", daemon=True).start()
+        try:
+            yield first
+            while True:
+                try:  # a timer (the heartbeat's) only when the reader has nothing yet
+                    item = inbox.get_nowait() if not inbox.empty() else inbox.get(timeout=interval)
+                except queue.Empty:
+                    yield Heartbeat()
+                    continue
+                if item is _END:
+                    return
+                if isinstance(item, _Raised):
+                    raise item.error
+                yield item  # type: ignore[misc]
+        finally:
+            self.stop.set()

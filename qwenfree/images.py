@@ -79,7 +79,7 @@ class VideoSchema(Schema):
 @bp.post("/images/generations")
 @openapi.describe(body=GenerationSchema, summary="Draw pictures from a prompt")
 def generations() -> Response:
-    payload = web.load_or_raise(GenerationSchema(), web.json_body())
+    payload = web.load_or_raise(GenerationSchema, web.json_body())
     return _draw(payload, (TextPart(payload["prompt"]),), "t2i")
 
 
@@ -95,7 +95,7 @@ def edits() -> Response:
 @bp.post("/videos")
 @openapi.describe(body=VideoSchema, summary="Start a video from a prompt")
 def create_video() -> Response:
-    payload = web.load_or_raise(VideoSchema(), _form_or_json())
+    payload = web.load_or_raise(VideoSchema, _form_or_json())
     extra = {"chat_type": "t2v", "size": payload.get("size"), "detach": True}
     params = GenerationParams(model=_model(payload.get("model"), "t2v"), extra=extra)
     conversation = Conversation(None, (Message("user", (TextPart(payload["prompt"]),)),))
@@ -178,7 +178,7 @@ def _form_or_json() -> dict[str, Any]:
 
 def _edit_request() -> tuple[dict[str, Any], list[ImagePart]]:
     """The edit's fields and its pictures, from a multipart form or a JSON body."""
-    payload = web.load_or_raise(EditSchema(), _form_or_json())
+    payload = web.load_or_raise(EditSchema, _form_or_json())
     if request.mimetype == "multipart/form-data":
         uploads = request.files.getlist("image") + request.files.getlist("image[]")
         if len(uploads) > MAX_EDIT_PICTURES:

@@ -24,6 +24,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from requests.adapters import HTTPAdapter
 
 from qwenfree import meter, web
 from qwenfree.events import Event
@@ -104,6 +105,24 @@ class Metrics:
         self.disconnects = Counter(
             "qwenfree_client_disconnects", "Streams the client left early", registry=r
         )
+        self.warm_ready = Gauge(
+            "qwenfree_warm_chats",
+            "Upstream chats created ahead, ready to lease",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.warm_leases = Counter(
+            "qwenfree_warm_chat_leases",
+            "New chats asked of the warm pool: hit (one was ready) or miss (created on the spot)",
+            ["result"],
+            registry=r,
+        )
+
+    def warm_chats(self, event: str, ready: int) -> None:
+        """The warm pool's report (upstream/warm_chats.py): a lease, or a change of size."""
+        self.warm_ready.set(ready)
+        if event:
+            self.warm_leases.labels(event).inc()
 
     def render(self, account_counts: dict[str, int] | None) -> bytes:
         """The exposition text: this process's registry, or every worker's files."""
@@ -144,9 +163,25 @@ def metrics() -> Response:
     return Response(ops.metrics.render(counts), content_type=CONTENT_TYPE_LATEST)
 
 
+class WireAdapter(HTTPAdapter):
+    """Charges the request's meter with the time a call spends on the wire: sending, then
+    waiting for the status line and headers. Our own work (bodies, headers, parsing) stays
+    out, so the overhead header is what a client measuring us would see added."""
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            if (m := meter.current()) is not None:
+                m.waited(time.perf_counter() - started)
+
+
 class TimedClient(UpstreamClient):
-    """The upstream client, timing every call for /metrics and for the request's meter (which
-    turns it into the proxy-overhead figure)."""
+    """The upstream client, timing every call for /metrics; the request's meter is charged
+    only with wire time (``WireAdapter``, and the body reads of a stream)."""
+
+    adapter_class = WireAdapter
 
     def __init__(self, settings: Settings, metrics: Metrics, site: Site | None = None) -> None:
         super().__init__(settings, site)
@@ -157,25 +192,40 @@ class TimedClient(UpstreamClient):
         try:
             return super().json(method, path, token, body, **kw)
         finally:
-            self.spent(_call(method, path), time.perf_counter() - started)
+            self.metrics.upstream.labels(_call(method, path)).observe(time.perf_counter() - started)
 
     def stream(self, path: str, token: str, body: Any, **kw: Any) -> UpstreamStream:
         started = time.perf_counter()
         try:
             opened = super().stream(path, token, body, **kw)
         finally:
-            self.spent("completion_open", time.perf_counter() - started)
+            self.metrics.upstream.labels("completion_open").observe(time.perf_counter() - started)
+        _time_reads(opened, meter.current())
         return TimedStream(opened, self)  # type: ignore[return-value]
 
-    def spent(self, call: str, seconds: float) -> None:
-        if call:
-            self.metrics.upstream.labels(call).observe(seconds)
-        if (m := meter.current()) is not None:
-            m.waited(seconds)
+
+def _time_reads(stream: UpstreamStream, metered: meter.Meter | None) -> None:
+    """Charge each body read of ``stream`` to ``metered`` (kept: later reads may run in the
+    heartbeat pump, where no meter is current)."""
+    if metered is None:
+        return
+    chunks = stream._chunks
+
+    def timed() -> Iterator[bytes]:
+        source = chunks()
+        while True:
+            started = time.perf_counter()
+            chunk = next(source, None)
+            metered.waited(time.perf_counter() - started)
+            if chunk is None:
+                return
+            yield chunk
+
+    stream._chunks = timed  # type: ignore[method-assign]
 
 
 class TimedStream:
-    """An UpstreamStream whose every read is charged to the upstream."""
+    """An UpstreamStream timed to its first event, for /metrics."""
 
     def __init__(self, inner: UpstreamStream, client: TimedClient) -> None:
         self._inner = inner
@@ -186,17 +236,16 @@ class TimedStream:
 
     def __iter__(self) -> Iterator[Event]:
         events = iter(self._inner)
-        call = "completion_first_event"
-        while True:
-            started = time.perf_counter()
-            try:
-                event = next(events, None)
-            finally:
-                self._client.spent(call, time.perf_counter() - started)
-                call = ""
-            if event is None:
-                return
-            yield event
+        started = time.perf_counter()
+        try:
+            first = next(events, None)
+        finally:
+            seconds = time.perf_counter() - started
+            self._client.metrics.upstream.labels("completion_first_event").observe(seconds)
+        if first is None:
+            return
+        yield first
+        yield from events
 
 
 def _call(method: str, path: str) -> str:

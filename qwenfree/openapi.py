@@ -10,7 +10,7 @@ is registered. What a view accepts is found, in order:
        def messages() -> Response: ...
 
 2. otherwise from the view's own code: a view that calls
-   ``web.load_or_raise(FooSchema(), ...)`` names exactly one marshmallow schema, and one that
+   ``web.load_or_raise(FooSchema, ...)`` names exactly one marshmallow schema, and one that
    returns ``web.stream_response(...)`` can stream; both are read from its code object, so the
    plain thin-view style needs no decoration;
 3. otherwise a POST body is described as "a JSON object" until its dialect adds a schema.

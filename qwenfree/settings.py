@@ -14,7 +14,14 @@ class Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 120.0  # the longest silence between two upstream bytes
     upstream_pool_size: int = 100  # concurrent upstream connections per worker
+    # The proxy every upstream call goes through ("http://host:3128", "socks5://..." needs
+    # PySocks); "" = none. The environment's HTTP(S)_PROXY is not read: requests would look it
+    # up (and ~/.netrc) again on every call.
+    upstream_proxy: str = ""
     chat_ttl: float = 600.0  # seconds idle before our upstream chats are deleted; 0 now, -1 never
+    # Chats created ahead per account, model and chat type (upstream/warm_chats.py), as many as
+    # were used in the last 5 minutes up to this; 0 = off (every request creates its chat).
+    warm_chats: int = 2
     # What the "default" alias means: this model while the site lists it; "" or an unlisted
     # id = the site's own first (flagship) model, so the default follows the site's list.
     default_model: str = ""

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # json.dumps(str, ensure_ascii=False), in C
 from typing import Any
 
 _EOL = re.compile(rb"\r\n|\r|\n")
+HOLE = "\x00qwenfree-hole\x00"  # where a Template's string goes
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,21 @@ class SSEMessage:
 def dumps(value: Any) -> str:
     """Serialise JSON compactly, keeping non-ASCII text as is."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Template:
+    """A JSON value serialised once around one string (``HOLE``): a text delta of a stream is
+    then one C-level escape and two concatenations, byte for byte what ``dumps`` would give."""
+
+    __slots__ = ("head", "tail")
+
+    def __init__(self, value: Any) -> None:
+        self.head, found, self.tail = dumps(value).partition(encode_basestring(HOLE))
+        if not found:
+            raise ValueError("a Template needs HOLE as one of its string values")
+
+    def fill(self, text: str) -> str:
+        return self.head + encode_basestring(text) + self.tail
 
 
 def encode(message: SSEMessage) -> bytes:

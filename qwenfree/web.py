@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -37,6 +37,9 @@ HTTP_ERRORS: dict[int, type[errors.QwenfreeError]] = {
     405: errors.MethodNotAllowed,
     413: errors.PayloadTooLarge,
 }
+
+
+_SCHEMAS: dict[type[Schema], Schema] = {}
 
 
 @dataclass
@@ -103,12 +106,17 @@ def json_limits() -> bounds.Limits:
     )
 
 
-def load_or_raise(schema: Schema, data: Any) -> dict[str, Any]:
-    """Validate with marshmallow; turn its errors into InvalidRequest naming the fields."""
+def load_or_raise(schema: type[Schema] | Schema, data: Any) -> dict[str, Any]:
+    """Validate with marshmallow; turn its errors into InvalidRequest naming the fields. Given
+    a class, one instance serves every request: building one deep-copies its fields (~90 µs),
+    and ``load`` keeps no state on it."""
     if not isinstance(data, Mapping):
         raise errors.InvalidRequest("The request body must be a JSON object")
+    instance = schema if isinstance(schema, Schema) else _SCHEMAS.get(schema)
+    if instance is None:
+        instance = _SCHEMAS[schema] = schema()  # type: ignore[index,operator]
     try:
-        loaded = schema.load(data)
+        loaded = instance.load(data)
     except ValidationError as exc:
         fields = exc.normalized_messages()
         first = next(iter(fields), None) if isinstance(fields, dict) else None
@@ -168,32 +176,44 @@ def stream_response(
     g.streaming = True
     fields = _log_fields(status=200, stream=True)
     interval = state().settings.heartbeat_interval
+    ready: Callable[[], bool] = _never
     if interval > 0:
-        source = heartbeats.interleave(first, events, interval)
-        owner: object = source  # the pump thread owns ``events`` now; close only through it
+        pump = heartbeats.interleave(first, events, interval)
+        source, owner, ready = pump, pump, pump.ready  # the pump owns ``events`` now
     else:
         source, owner = itertools.chain([first], events), events
 
     def generate() -> Iterator[bytes]:
         outcome = "ok"
+        burst: list[bytes] = []  # events already read go out in one write
         try:
             for message in dialect.encode_events(source, params):
-                yield encode(message)
+                burst.append(encode(message))
+                if not ready():
+                    yield b"".join(burst)
+                    burst.clear()
+            if burst:
+                yield b"".join(burst)
         except errors.QwenfreeError as err:
             outcome = err.kind
-            yield encode(dialect.encode_stream_error(err))
+            yield b"".join(burst) + encode(dialect.encode_stream_error(err))
         except GeneratorExit:
             outcome = "client_disconnected"
             raise
         except Exception:
             outcome = "internal"
             log.exception("stream failed")
-            yield encode(dialect.encode_stream_error(errors.QwenfreeError("Internal error")))
+            failed = dialect.encode_stream_error(errors.QwenfreeError("Internal error"))
+            yield b"".join(burst) + encode(failed)
         finally:
             _close(owner)
             _log(fields, outcome)
 
     return Response(generate(), mimetype="text/event-stream", headers=SSE_HEADERS)
+
+
+def _never() -> bool:
+    return False
 
 
 def _close(events: object) -> None:

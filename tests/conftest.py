@@ -38,6 +38,14 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
+@pytest.fixture(autouse=True)
+def _one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # gunicorn started by a test runs one worker unless the test asks for more (the default
+    # is one per core: tests reading /proc or counting on one process would see several).
+    if not os.environ.get("WEB_CONCURRENCY"):
+        monkeypatch.setenv("WEB_CONCURRENCY", "1")
+
+
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeUpstream]:
     fake = FakeUpstream(mode=FAKE_MODE).start()
@@ -61,6 +69,7 @@ def settings(fake: FakeUpstream, tmp_path: Any) -> Settings:
         read_timeout=2.0,
         chat_ttl=-1,
         data_dir=str(tmp_path / "state"),
+        warm_chats=0,  # one chats/new per request, as tests count them (test_warm_chats.py: on)
     )
 
 

@@ -63,3 +63,15 @@ def test_golden_transcript_events_identical_at_every_split():
     whole = events(decode(GOLDEN))
     for cut in range(0, len(GOLDEN) + 1, 7):
         assert events(decode(GOLDEN[:cut], GOLDEN[cut:])) == whole
+
+
+@pytest.mark.parametrize(
+    "text", ["", "plain", 'quote " and \\ backslash', "line\nbreak\r\t", "中文 😀", "\x00\x1f"]
+)
+def test_a_template_fills_byte_for_byte_what_dumps_gives(text):
+    from qwenfree.sse import HOLE, Template, dumps
+
+    def shape(value):
+        return {"id": "x", "choices": [{"delta": {"content": value}, "finish_reason": None}]}
+
+    assert Template(shape(HOLE)).fill(text) == dumps(shape(text))

@@ -158,6 +158,8 @@ def coded_error(code: str, details: str, num: Any = None) -> errors.QwenfreeErro
         return errors.ContentFiltered(said)
     if code in GONE_CODES:
         return errors.ChatNotFound(said)
+    if code == "Bad_Request" and "in progress" in lowered:  # §16.6: busy with an answer
+        return errors.ChatBusy(said)
     if code == "Bad_Request" and "internal error" not in lowered:
         return errors.UpstreamRejected(said)
     return errors.UpstreamUnavailable(said)

@@ -9,7 +9,6 @@ ends without one, the chat is read back. Videos are tasks polled at ``/api/v2/ta
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
@@ -17,20 +16,20 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from qwenfree import errors
-from qwenfree.attachments import Blob
 from qwenfree.catalog import ModelCatalog
 from qwenfree.chats import ChatJanitor
-from qwenfree.events import Event, ImageOutput, TextDelta
+from qwenfree.events import Event, ImageOutput
 from qwenfree.settings import Settings
-from qwenfree.upstream import qwen, qwen_auth
-from qwenfree.upstream.accounts import AccountSpec, fingerprint, jwt_exp
+from qwenfree.upstream import qwen, qwen_diagnose
+from qwenfree.upstream.accounts import AccountSpec
 from qwenfree.upstream.backend import Answer, Probe, VideoJob, first_event
 from qwenfree.upstream.client import UpstreamClient, UpstreamStream
-from qwenfree.upstream.credentials import TokenKeeper, parse
+from qwenfree.upstream.credentials import TokenKeeper
 from qwenfree.upstream.files import Uploader
 from qwenfree.upstream.native_tools import NativeTools
 from qwenfree.upstream.paths import UUID, part, shaped
 from qwenfree.upstream.turn import Turn
+from qwenfree.upstream.warm_chats import WarmChats
 
 log = logging.getLogger(__name__)
 NEW_CHAT = "/api/v2/chats/new"
@@ -42,9 +41,6 @@ VIDEO_SIZE = "16:9"  # the site refuses a video without a size (S1 §4.1); 1280x
 # running" would poll until the timeout when the site renames its states. "pending" is the
 # v1 path's word for a queued task (§6.6).
 TASK_STATES = {"running": "running", "pending": "running", "success": "done"}
-DOCTOR_PROMPT = "Reply with the single word: ok"
-DOCTOR_PICTURE = "a small red circle on a white background"
-DOCTOR_PNG = b"\x89PNG\r\n\x1a\n"  # what the upload-credential probe names; nothing is uploaded
 URL = re.compile(r"https?://[^\s)\]\"'<>]+")
 
 
@@ -66,6 +62,7 @@ class QwenBackend:
         janitor: ChatJanitor,
         models_token: Callable[[str | None], str | None] = lambda token: token,
         clock: Callable[[], float] = time.time,
+        warm_report: Callable[[str, int], None] = lambda event, ready: None,
     ) -> None:
         self.name = client.site.name
         self.settings = settings
@@ -74,6 +71,13 @@ class QwenBackend:
         self.clock = clock
         self.uploader = Uploader(client, settings)
         self.native_tools = NativeTools(client, settings.native_tools_off)
+        self.warm = WarmChats(
+            self._create_chat,
+            janitor,
+            per_key=settings.warm_chats,
+            chat_ttl=settings.chat_ttl,
+            report=warm_report,
+        )
         self._catalog = ModelCatalog(
             lambda token: client.json("GET", MODELS, models_token(token)).get("data") or [],
             settings.models_ttl,
@@ -97,7 +101,20 @@ class QwenBackend:
             files = self._upload(turn, token)
             return self._start(turn, token, turn.chat_id, turn.parent_id, files)
         files = self._upload(turn, token)  # before a chat is created for them
-        return self._start(turn, token, self._new_chat(turn, token), None, files)
+        try:
+            for _ in range(2):  # a warm chat; another one if it is still busy (§16.6)
+                chat_id = self.warm.lease(token, turn.model, turn.chat_type)
+                if chat_id is None:
+                    break
+                try:
+                    return self._start(turn, token, chat_id, None, files)
+                except errors.ChatBusy:
+                    log.info("a warm chat is still busy; taking another")
+                finally:
+                    self.janitor.release(chat_id)  # the pool's hold; the answer holds its own
+            return self._start(turn, token, self._new_chat(turn, token), None, files)
+        finally:
+            self.warm.refill(token, turn.model, turn.chat_type)
 
     def follow_up(self, answer: Answer, text: str) -> Answer:
         turn = answer.turn.follow_up(text, answer.chat_id, answer.response_id)
@@ -117,124 +134,23 @@ class QwenBackend:
         return self.client.download(url, max_bytes)
 
     def close(self) -> None:
+        self.warm.close()
         self.client.close()
 
     def diagnose(
         self, spec: AccountSpec, keeper: TokenKeeper, media: bool, secret: Callable[[str], None]
     ) -> list[Probe]:
         """The calls the gateway depends on, each once (README "Troubleshooting")."""
-        cred = parse(spec.token) if spec.token else None
-        got: dict[str, str] = {"token": cred.access or "" if cred else ""}
-        source = "sign in" if cred is None else "refresh" if cred.refresh else ""
-        authed = (source,) if source else ()
-
-        def form() -> str:
-            if cred is None:
-                return "email and password (signs in)"
-            kept = cred.cookies.count("=")
-            said = cred.kind + (f" ({kept} cookies besides the tokens)" if kept else "")
-            exp = jwt_exp(cred.access) if cred.access else None
-            if exp is None:
-                return said
-            left = round((exp - self.clock()) / 60)
-            return said + (f", expires in {left} min" if left > 0 else f", expired {-left} min ago")
-
-        def sign_in() -> str:
-            tokens = qwen_auth.sign_in(self.client, str(spec.email), str(spec.password))
-            for value in (tokens.access, tokens.refresh or ""):
-                secret(value)
-            got["token"] = tokens.access
-            return "signed in" + (" (with a refresh token)" if tokens.refresh else "")
-
-        def refresh() -> str:
-            held = parse(str(spec.token))
-            got["token"] = keeper.refresh_now(held.key, held)
-            secret(got["token"])
-            exp = jwt_exp(got["token"])
-            return "new access token" + (
-                f", valid {round((exp - self.clock()) / 60)} min" if exp else ""
-            )
-
-        def check() -> str:
-            me = self.client.json("GET", ME, got["token"])
-            role = me.get("role") if isinstance(me, dict) else None
-            if role not in ("user", "admin"):
-                raise errors.UpstreamProtocolError(f"{ME} answered without a user role")
-            return f"role {role}"
-
-        def models() -> str:
-            listed = self.client.json("GET", MODELS, got["token"])
-            data = listed.get("data") if isinstance(listed, dict) else None
-            ids = [str(m["id"]) for m in data or () if isinstance(m, dict) and m.get("id")]
-            if not ids:
-                raise errors.UpstreamProtocolError(f"{MODELS} lists no model (data[].id)")
-            wanted = self.settings.default_model
-            got["model"] = wanted if wanted in ids else ids[0]
-            return f"{len(ids)} models, using {got['model']}"
-
-        def turn(chat_type: str, text: str) -> Turn:
-            size = "1:1" if chat_type == "t2i" else None
-            return Turn(got["model"], chat_type, False, None, text, size=size)
-
-        def create() -> str:
-            got["chat"] = self._new_chat(turn("t2t", DOCTOR_PROMPT), got["token"])
-            secret(got["chat"])
-            return "chat created"
-
-        def read(chat_type: str, text: str) -> list[Event]:
-            answer = self._start(turn(chat_type, text), got["token"], got["chat"], None, [])
-            try:
-                return list(answer.events)
-            finally:
-                answer.close()
-
-        def complete() -> str:
-            events = read("t2t", DOCTOR_PROMPT)
-            text = "".join(e.text for e in events if isinstance(e, TextDelta))
-            return f"answered {len(text)} characters in {len(events)} events"
-
-        def delete() -> str:
-            self.delete_chat(got["chat"], got["token"])
-            return "chat deleted"
-
-        def upload() -> str:
-            blob = Blob(DOCTOR_PNG, "image/png", "doctor.png", fingerprint(DOCTOR_PNG.hex()))
-            sts = self.uploader.credentials(blob, got["token"])
-            for value in (sts.key_id, sts.secret, sts.token, sts.file_id, sts.file_url):
-                secret(value)
-            return "upload credentials received (nothing uploaded)"
-
-        def image() -> str:
-            got["chat"] = self._new_chat(turn("t2i", DOCTOR_PICTURE), got["token"])
-            secret(got["chat"])
-            try:
-                pictures = [e for e in read("t2i", DOCTOR_PICTURE) if isinstance(e, ImageOutput)]
-            finally:
-                with contextlib.suppress(errors.QwenfreeError):
-                    self.delete_chat(got["chat"], got["token"])
-            if not pictures:
-                raise errors.UpstreamEmpty(f"{self.name} drew no picture")
-            for picture in pictures:
-                secret(picture.url)
-            return f"{len(pictures)} picture(s)"
-
-        return [
-            Probe("credential form", form),
-            *([Probe(source, sign_in if cred is None else refresh)] if source else []),
-            Probe("credential check", check, authed),
-            Probe("model list", models, authed),
-            Probe("create chat", create, ("model list",)),
-            Probe("completion (stream)", complete, ("create chat",)),
-            Probe("delete chat", delete, ("create chat",)),
-            Probe("upload credential (STS)", upload, authed),
-            Probe("image (t2i)", image, ("model list",), "" if media else "only with --media"),
-        ]
+        return qwen_diagnose.probes(self, spec, keeper, media, secret)
 
     def _upload(self, turn: Turn, token: str) -> list[dict[str, object]]:
         return [self.uploader.entry(blob, token) for blob in turn.blobs]
 
     def _new_chat(self, turn: Turn, token: str) -> str:
-        body = qwen.new_chat_body(turn.model, turn.chat_type, self.clock())
+        return self._create_chat(token, turn.model, turn.chat_type)
+
+    def _create_chat(self, token: str, model: str, chat_type: str) -> str:
+        body = qwen.new_chat_body(model, chat_type, self.clock())
         created = self.client.json("POST", NEW_CHAT, token, body)
         chat_id = str(((created or {}).get("data") or {}).get("id") or "")
         if not chat_id:

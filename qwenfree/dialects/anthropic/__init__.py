@@ -20,7 +20,7 @@ bp = Blueprint("anthropic", __name__, url_prefix="/v1")
 @bp.post("/messages")
 def messages() -> Response:
     st = web.state()
-    payload = web.load_or_raise(MessagesSchema(), web.json_body())
+    payload = web.load_or_raise(MessagesSchema, web.json_body())
     conversation, params = translate.to_conversation(payload)
     web.pause()
     events = st.service.stream(conversation, params, web.bearer_tokens())
@@ -33,7 +33,7 @@ def messages() -> Response:
 def count_tokens() -> Response:
     """The prompt's size by the estimator the context budget uses (see prompt.py)."""
     st = web.state()
-    payload = web.load_or_raise(CountTokensSchema(), web.json_body())
+    payload = web.load_or_raise(CountTokensSchema, web.json_body())
     conversation, params = translate.to_conversation(payload)
     web.pause()
     return web.json_response({"input_tokens": st.service.count_tokens(conversation, params)})

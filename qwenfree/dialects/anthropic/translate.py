@@ -37,7 +37,7 @@ from qwenfree.events import (
     ToolCallStart,
     Usage,
 )
-from qwenfree.sse import SSEMessage
+from qwenfree.sse import HOLE, SSEMessage, Template
 
 STOP_REASONS = {
     StopReason.END_TURN: "end_turn",
@@ -161,7 +161,10 @@ def encode_events(events: Iterable[object], params: GenerationParams) -> Iterato
     stream = _Stream(params)
     for ev in events:
         for kind, data in stream.feed(ev):
-            yield SSEMessage(data={"type": kind} | data, event=kind)
+            if isinstance(data, str):  # already serialised (_Stream._text)
+                yield SSEMessage(data=data, event=kind)
+            else:
+                yield SSEMessage(data={"type": kind} | data, event=kind)
 
 
 @dataclass
@@ -176,8 +179,9 @@ class _Stream:
     usage: Usage | None = None
     input_tokens: int = 0
     citations: list[dict[str, Any]] = field(default_factory=list)  # for the next text block
+    templates: dict[tuple[str, int], Template] = field(default_factory=dict)
 
-    def feed(self, ev: object) -> Iterator[tuple[str, dict[str, Any]]]:
+    def feed(self, ev: object) -> Iterator[tuple[str, dict[str, Any] | str]]:
         if isinstance(ev, MessageStart):
             self.msg_id, self.input_tokens = message_id(ev.id), ev.input_tokens
             yield "message_start", {"message": self._start_message()}
@@ -186,7 +190,7 @@ class _Stream:
             yield from self._block("thinking", {"thinking": "", "signature": ""})
             self.thinking.append(ev.text)
             if not _omits_thinking(self.params):
-                yield self._delta({"type": "thinking_delta", "thinking": ev.text})
+                yield self._text("thinking_delta", "thinking", ev.text)
         elif isinstance(ev, Citations):
             self.citations += map(citation, ev.sources)
             if self.open == "text":
@@ -195,7 +199,7 @@ class _Stream:
             yield from self._block("text", {"text": ""})
             yield from self._cite()
             text = ev.text if isinstance(ev, TextDelta) else _markdown_image(ev)
-            yield self._delta({"type": "text_delta", "text": text})
+            yield self._text("text_delta", "text", text)
         elif isinstance(ev, ToolCallStart):
             yield from self._close()
             yield from self._open("tool_use", {"id": tool_use_id(ev.id), "name": ev.name})
@@ -242,6 +246,15 @@ class _Stream:
 
     def _delta(self, delta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return "content_block_delta", {"index": self.index, "delta": delta}
+
+    def _text(self, kind: str, key: str, text: str) -> tuple[str, str]:
+        """A text or thinking delta, serialised from this block's template."""
+        template = self.templates.get((kind, self.index))
+        if template is None:
+            body = {"type": "content_block_delta", "index": self.index}
+            template = Template(body | {"delta": {"type": kind, key: HOLE}})
+            self.templates[(kind, self.index)] = template
+        return "content_block_delta", template.fill(text)
 
     def _end(self, stop: MessageStop) -> dict[str, Any]:
         delta = {"stop_reason": STOP_REASONS[stop.stop_reason], "stop_sequence": stop.stop_sequence}

@@ -9,6 +9,7 @@ blueprint, which answers in Gemini's shape when the request carries Google's hea
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -87,7 +88,7 @@ def _generate(model: str, *, stream: bool) -> Response:
             "Send your chat.qwen.ai token as the API key ('x-goog-api-key', '?key=' or "
             "'Authorization: Bearer')"
         )
-    payload = web.load_or_raise(GenerateContentSchema(), _camelized_body())
+    payload = web.load_or_raise(GenerateContentSchema, _camelized_body())
     payload |= {"model": model or "default", "stream": stream}
     conversation, params = translate.to_conversation(payload)
     web.pause()
@@ -114,7 +115,9 @@ def _chunk_list(events: Iterator[object], params: GenerationParams) -> list[Any]
     """Every response chunk, for ``streamGenerateContent`` without ``alt=sse``."""
     events = iter(events)
     try:
-        return [message.data for message in translate.encode_events(events, params)]
+        # Text chunks come serialised for SSE (sse.Template); the array wants them whole.
+        chunks = (message.data for message in translate.encode_events(events, params))
+        return [json.loads(c) if isinstance(c, str) else c for c in chunks]
     finally:
         close = getattr(events, "close", None)
         if close is not None:
@@ -129,10 +132,10 @@ def _camelized_body() -> Any:
 
 def count_tokens(model: str) -> Response:
     """``{"totalTokens": N}`` for ``contents`` or a whole ``generateContentRequest``."""
-    body = web.load_or_raise(CountTokensSchema(), _camelized_body())
+    body = web.load_or_raise(CountTokensSchema, _camelized_body())
     inner = body.get("generateContentRequest")
     if inner is not None:
-        payload = web.load_or_raise(GenerateContentSchema(), inner)
+        payload = web.load_or_raise(GenerateContentSchema, inner)
     elif body.get("contents"):
         payload = {"contents": body["contents"]}
     else:

@@ -34,7 +34,7 @@ from qwenfree.events import (
     ToolCallStart,
     Usage,
 )
-from qwenfree.sse import SSEMessage
+from qwenfree.sse import HOLE, SSEMessage, Template
 
 FINISH_REASONS = {
     StopReason.END_TURN: "STOP",
@@ -145,19 +145,21 @@ class _Stream:
     calls: dict[int, ToolCall] = field(default_factory=dict)
     held: list[str] = field(default_factory=list)  # JSON-mode text, sent unfenced at the end
     malformed: bool = False  # a call's arguments were not a JSON object
+    templates: dict[bool, Template] = field(default_factory=dict)  # text chunks, by thought
 
-    def feed(self, ev: object) -> Iterator[dict[str, Any]]:
+    def feed(self, ev: object) -> Iterator[dict[str, Any] | str]:
         if self.calls and not isinstance(ev, (ToolCallStart, ToolCallDelta)):
             yield from self._flush_calls()
         if isinstance(ev, MessageStart):
             self.response_id = ev.id
+            self.templates.clear()
         elif isinstance(ev, TextDelta):
             if "json_schema" in self.params.extra:
                 self.held.append(ev.text)
             else:
-                yield self._body([{"text": ev.text}])
+                yield self._text(False, ev.text)
         elif isinstance(ev, ReasoningDelta) and self.params.extra.get("include_thoughts"):
-            yield self._body([{"text": ev.text, "thought": True}])
+            yield self._text(True, ev.text)
         elif isinstance(ev, ToolCallStart):
             self.calls[ev.index] = ToolCall(ev.id, ev.name)
         elif isinstance(ev, ToolCallDelta) and ev.index in self.calls:
@@ -183,6 +185,14 @@ class _Stream:
             yield self._body([{"text": unfence("".join(self.held))}])
         finish = "MALFORMED_FUNCTION_CALL" if self.malformed else FINISH_REASONS[reason]
         yield self._body([], finish, self.usage, self.sources)
+
+    def _text(self, thought: bool, text: str) -> str:
+        """A text (or thought) chunk, serialised from this answer's template."""
+        template = self.templates.get(thought)
+        if template is None:
+            part = {"text": HOLE, "thought": True} if thought else {"text": HOLE}
+            template = self.templates[thought] = Template(self._body([part]))
+        return template.fill(text)
 
     def _body(self, parts: list[dict[str, Any]], *last: Any) -> dict[str, Any]:
         """A response chunk; ``last`` = (finishReason, usage, sources) for the final one."""

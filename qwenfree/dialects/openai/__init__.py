@@ -16,7 +16,7 @@ bp = Blueprint("openai", __name__, url_prefix="/v1")
 @bp.post("/chat/completions")
 def chat_completions() -> Response:
     st = web.state()
-    payload = web.load_or_raise(ChatCompletionSchema(), web.json_body())
+    payload = web.load_or_raise(ChatCompletionSchema, web.json_body())
     payload["model"] = payload.get("model") or "default"
     conversation, params = translate.to_conversation(payload)
     web.pause()

@@ -35,7 +35,7 @@ from qwenfree.events import (
     ToolCallStart,
     Usage,
 )
-from qwenfree.sse import SSEMessage
+from qwenfree.sse import HOLE, SSEMessage, Template
 
 FINISH_REASONS = {
     StopReason.END_TURN: "stop",
@@ -226,19 +226,28 @@ def encode_events(events: Iterable[object], params: GenerationParams) -> Iterato
     usage: Usage | None = None
     wrote_text = False
 
+    templates: dict[str, Template] = {}  # per delta field, for this chunk id
+
     def chunk(delta: dict[str, Any], finish: str | None = None) -> SSEMessage:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return SSEMessage(data=_envelope(chunk_id, created, params.model, [choice]))
 
+    def text(field: str, value: str) -> SSEMessage:
+        template = templates.get(field)
+        if template is None:
+            template = templates[field] = Template(chunk({field: HOLE}).data)
+        return SSEMessage(data=template.fill(value))
+
     for ev in events:
         if isinstance(ev, MessageStart):
             chunk_id = "chatcmpl-" + ev.id
+            templates.clear()
             yield chunk({"role": "assistant", "content": ""})
         elif isinstance(ev, TextDelta):
             wrote_text = True
-            yield chunk({"content": ev.text})
+            yield text("content", ev.text)
         elif isinstance(ev, ReasoningDelta):
-            yield chunk({"reasoning_content": ev.text})
+            yield text("reasoning_content", ev.text)
         elif isinstance(ev, ImageOutput):
             yield chunk({"content": ("\n\n" if wrote_text else "") + _markdown_image(ev)})
             wrote_text = True

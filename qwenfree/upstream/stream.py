@@ -1,0 +1,114 @@
+"""One streamed upstream answer: bytes in, the site's parser over its SSE payloads, neutral
+events out; a body that is no stream (a JSON business error, an HTML page sent with status
+200) is recognised from its first byte and raised as the error it stands for."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import requests
+
+from qwenfree import errors
+from qwenfree.events import Event
+from qwenfree.sse import SSEDecoder
+from qwenfree.upstream import qwen
+from qwenfree.upstream.failures import mapped_errors
+from qwenfree.upstream.site import Site
+
+MAX_ERROR_BODY = 1 << 20  # an error page larger than this is not worth reading
+
+
+class UpstreamStream:
+    """Iterates the neutral events of one completion; ``close()`` releases the connection.
+
+    Bodies that are not SSE (a JSON business error or an HTML page sent with status 200) are
+    recognised from their first byte and raised as errors.
+    """
+
+    def __init__(
+        self,
+        response: requests.Response,
+        site: Site | None = None,
+        on_error: Callable[[errors.QwenfreeError], errors.QwenfreeError] | None = None,
+        on_end: Callable[[errors.QwenfreeError | None, str, tuple[str, ...]], None] | None = None,
+    ) -> None:
+        self._response = response
+        self._site = site
+        self._on_error = on_error or (lambda err: err)
+        self._on_end = on_end  # once: when the body ended, failed or was closed
+        self._last = ""  # the failing body or frame, for on_end's code and details
+        self.parser: Any = site.parser() if site else qwen.FrameParser()
+
+    def __iter__(self) -> Iterator[Event]:
+        try:
+            yield from self._events()
+        except errors.QwenfreeError as err:
+            self._ended(err)
+            raise
+        self._ended(None)
+
+    def _events(self) -> Iterator[Event]:
+        decoder = SSEDecoder()
+        with mapped_errors(self._site.name if self._site else qwen.NAME):
+            chunks = self._chunks()
+            for chunk in chunks:
+                if chunk.strip():
+                    break
+            else:
+                return
+            if chunk.lstrip()[:1] in (b"{", b"<"):
+                raise self._on_error(self._body_error(chunk, chunks))
+            while True:
+                for message in decoder.feed(chunk):
+                    self._last = message.data
+                    yield from self.parser.parse(message.data)
+                chunk = next(chunks, b"")
+                if not chunk:
+                    break
+            for message in decoder.finish():
+                self._last = message.data
+                yield from self.parser.parse(message.data)
+        if self.parser.answered and not getattr(self.parser, "finished", True):
+            # A body that stops cleanly between frames, before the answer's end mark, is a
+            # cut answer: passing it on would be a short "success".
+            raise errors.UpstreamUnavailable("the upstream stream ended before the answer did")
+
+    def close(self) -> None:
+        self._response.close()
+        self._ended(None)
+
+    def _ended(self, err: errors.QwenfreeError | None) -> None:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            unparsed = tuple(getattr(self.parser, "unknown", ()))
+            on_end(err, self._last if err is not None else "", unparsed)
+
+    def _chunks(self) -> Iterator[bytes]:
+        raw = self._response.raw
+        if raw.chunked:
+            yield from raw.read_chunked(None, decode_content=True)
+            return
+        # A close-delimited body: read() would wait for EOF, read1() returns what has arrived.
+        while data := raw.read1(65536, decode_content=True):
+            yield data
+
+    def _body_error(self, first: bytes, rest: Iterator[bytes]) -> errors.QwenfreeError:
+        body = bytearray(first)
+        for chunk in rest:
+            body.extend(chunk)
+            if len(body) > MAX_ERROR_BODY:
+                break
+        text = self._last = body.decode("utf-8", "replace")
+        page_error = self._site.page_error if self._site else qwen.page_error
+        business_error = self._site.business_error if self._site else qwen.business_error
+        if text.lstrip().startswith("<"):
+            return page_error(text)
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            return page_error(text)
+        err = business_error(parsed) if isinstance(parsed, dict) else None
+        name = self._site.name if self._site else qwen.NAME
+        return err or errors.UpstreamProtocolError(f"{name} sent JSON instead of a stream")
