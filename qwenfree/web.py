@@ -62,6 +62,10 @@ def state() -> State:
     return current_app.extensions["qwenfree"]  # type: ignore[no-any-return]
 
 
+# A JSON escape of a UTF-16 surrogate: paired ones are fine, a lone one cannot become UTF-8.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def json_body() -> Any:
     """The request body as JSON within ``bounds`` (depth, values, entries), or a clear 400/413.
     Every route reads its body here, so nothing after it sees an unbounded shape."""
@@ -83,6 +87,14 @@ def json_body() -> Any:
         raise errors.InvalidRequest("The request body is nested too deeply") from None
     pause()
     bounds.check(body, limits)
+    if SURROGATE_ESCAPE.search(raw):  # rare: only then pay for a check of every string
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise errors.InvalidRequest(
+                "The request body holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is "
+                "not text"
+            ) from None
     pause()
     return body
 

@@ -333,3 +333,40 @@ def test_tool_arguments_nested_past_the_parser_inside_a_string_are_not_a_crash(g
     fake.enqueue(fu.answer("done"))
     response, _ = post(gateway, CHAT, {"messages": messages})
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("dialect", ["openai", "anthropic", "gemini"])
+def test_a_lone_surrogate_is_a_400_in_the_dialect(gateway, fake, dialect):
+    text = '"hi \\ud800 there"'  # a JSON escape of half a UTF-16 pair: no such character
+    path, body = {
+        "openai": (
+            "/v1/chat/completions",
+            '{"model":"auto","messages":[{"role":"user","content":%s}]}',
+        ),
+        "anthropic": (
+            "/v1/messages",
+            '{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":%s}]}',
+        ),
+        "gemini": (
+            "/v1beta/models/gemini-x:generateContent",
+            '{"contents":[{"parts":[{"text":%s}]}]}',
+        ),
+    }[dialect]
+    r = requests.post(
+        gateway.url + path,
+        data=(body % text).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Bearer tok-123",
+            "x-api-key": "tok-123",
+        },
+    )
+    assert r.status_code == 400, r.text
+    assert "surrogate" in r.text and fake.completions() == []
+    ok = (body % '"hi \\ud83d\\ude00"').encode()  # a proper pair is an emoji, and fine
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": "Bearer tok-123",
+        "x-api-key": "tok-123",
+    }
+    assert requests.post(gateway.url + path, data=ok, headers=headers).status_code == 200
