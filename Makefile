@@ -121,7 +121,9 @@ lint: $(DEV_STAMP) ## ruff check + format check, bandit, repository hygiene chec
 
 # Locks are compiled by Python 3.11 (the image's Python: markers are evaluated for it) from
 # PyPI only: the machine's pip config (extra indexes, find-links) is ignored so it cannot leak
-# into the lock files. Existing pins are kept unless LOCK_ARGS=--upgrade.
+# into the lock files. Existing pins are kept unless LOCK_ARGS=--upgrade. Extras stay in the
+# pins (google-auth[requests]==…): pip before 23.3, which `python3 -m venv` still bundles on
+# Debian 12, refuses an extras requirement that no pinned line names in --require-hashes mode.
 lock: ## regenerate requirements.txt and requirements-dev.txt (hashed) with pip-tools
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
 		|| { echo "make lock needs Python 3.11 (the image's); try: make lock PY=python3.11"; exit 1; }
@@ -131,7 +133,7 @@ lock: ## regenerate requirements.txt and requirements-dev.txt (hashed) with pip-
 	for name in requirements requirements-dev; do \
 		echo "pip-compile $$name.in -> $$name.txt"; \
 		PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_EXTRA_INDEX_URL= \
-		"$$tools/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
+		"$$tools/bin/pip-compile" --quiet --generate-hashes --allow-unsafe \
 			--no-emit-find-links --no-emit-index-url $(LOCK_ARGS) \
 			--output-file "$$name.txt" "$$name.in"; \
 	done
