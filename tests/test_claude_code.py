@@ -14,6 +14,7 @@ import io
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,19 @@ def test_claude_code_reads_past_200_kb_without_prompt_is_too_long(
         "VALUE_1_1499" in moved
         and "VALUE_1_1499" not in (fake.last_completion().json["messages"][0]["content"])
     )
+
+
+def test_claude_code_stops_at_once_on_a_refused_credential(gateway, fake, tmp_path):
+    """Pass-through: a token the site refuses is the caller's 401, so the CLI stops with an
+    authentication message instead of retrying "overloaded" for minutes."""
+    workdir, home = tmp_path / "work", tmp_path / "home"
+    workdir.mkdir()
+    home.mkdir()
+    expired = fu.mint_token("someone", exp=int(time.time()) - 60)
+    seen = record(gateway.app)
+    done = run_claude(gateway.url, workdir, home, {"ANTHROPIC_API_KEY": expired}, "Say hi")
+    said = (done.stdout + done.stderr).lower()
+    assert "api key" in said or "authentication" in said or "401" in said, said[-2000:]
+    assert "overloaded" not in said
+    asked = [r for r in seen if r["method"] == "POST" and r["path"] == "/v1/messages"]
+    assert 1 <= len(asked) <= 2 and all(r["status"] == 401 for r in asked)  # no retry loop
