@@ -141,10 +141,11 @@ else
 fi
 for lock in requirements*.txt; do
     [ -f "$lock" ] || continue
-    # every pinned requirement line must be `name==version` and carry hashes
+    # every pinned requirement line must be `name==version` (or `name[extras]==version`) and
+    # carry hashes
     awk '
         /^[A-Za-z0-9]/ {
-            if ($0 !~ /^[A-Za-z0-9._-]+==[^ ]+ \\$/) { printf "  %s:%d: not an exact hashed pin: %s\n", FILENAME, FNR, $0 }
+            if ($0 !~ /^[A-Za-z0-9._-]+(\[[A-Za-z0-9._,-]+\])?==[^ ]+ \\$/) { printf "  %s:%d: not an exact hashed pin: %s\n", FILENAME, FNR, $0 }
             else { pending = FNR; name = $1 }
             next
         }
