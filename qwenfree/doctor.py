@@ -24,13 +24,15 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from qwenfree import errors
+from qwenfree import store as stores
 from qwenfree.chats import ChatJanitor
 from qwenfree.settings import Settings
-from qwenfree.store import Store, open_store
+from qwenfree.store import Store
 from qwenfree.upstream import browser, qwen, tongyi
 from qwenfree.upstream.accounts import AccountSpec, parse_accounts
 from qwenfree.upstream.backend import Backend, Probe
@@ -65,7 +67,8 @@ def run(
     spec: AccountSpec,
     *,
     media: bool = False,
-    store: Store | Callable[[], Store] | None = None,
+    store: Store | None = None,
+    open_store: Callable[[], Store] | None = None,
 ) -> dict[str, Any]:
     """Walk the site's steps with ``spec`` and return the redacted report (the JSON shape)."""
     records: list[CallRecord] = []
@@ -78,7 +81,9 @@ def run(
         if ticket
         else QwenBackend(settings, client, janitor)
     )
-    keeper = TokenKeeper(client, settings.auth_url, settings.refresh_ahead, store)
+    keeper = TokenKeeper(
+        client, settings.auth_url, settings.refresh_ahead, store, open_store=open_store
+    )
     secrets = known_secrets(spec)
     steps: list[Step] = []
     try:
@@ -346,8 +351,8 @@ def main(
     try:
         settings = Settings.from_env(environ)
         spec = choose(settings, args.token, args.account)
-        store = lambda: open_store(settings.store, settings.data_dir)  # noqa: E731 - on refresh
-        report = run(settings, spec, media=args.media, store=store)
+        opener = partial(stores.open_store, settings.store, settings.data_dir)  # on refresh
+        report = run(settings, spec, media=args.media, open_store=opener)
     except (errors.QwenfreeError, ValueError, OSError) as exc:
         print(f"doctor: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2

@@ -118,11 +118,14 @@ def build(settings: Settings, client: UpstreamClient, metrics: Metrics) -> Ops:
     ops = Ops(settings, metrics, keys)
     counted = lambda r: metrics.refreshes.labels(r).inc()  # noqa: E731
     if not keys.enabled:
-        # Callers' refresh tokens rotate: the newest is kept (by fingerprint) in the store,
-        # opened only once a caller sends one.
-        opener = partial(_open_store, ops, settings)
+        # Callers' refresh tokens rotate: the newest is kept in the store (keyed by a SHA-256
+        # of the refresh token), opened only once a caller sends one.
         ops.keeper = TokenKeeper(
-            client, settings.auth_url, settings.refresh_ahead, opener, on_refresh=counted
+            client,
+            settings.auth_url,
+            settings.refresh_ahead,
+            on_refresh=counted,
+            open_store=partial(_open_store, ops, settings),
         )
         return ops
     specs = parse_accounts(settings.accounts)

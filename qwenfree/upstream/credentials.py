@@ -92,18 +92,20 @@ class TokenKeeper:
         client: UpstreamClient,
         auth_url: str,
         ahead: float,
-        store: Store | Callable[[], Store] | None = None,
+        store: Store | None = None,
         clock: Callable[[], float] = time.time,
         on_refresh: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        open_store: Callable[[], Store] | None = None,
     ) -> None:
         self.sleep = sleep
         self.client = client
         self.auth_url = auth_url
         self.ahead = ahead
-        # A callable opens the store on first need: pass-through callers who send plain access
-        # tokens never cause a file to be written.
         self._store = store
+        # Opens the store on first need: pass-through callers who send plain access tokens
+        # never cause a file to be written.
+        self._open_store = open_store
         self.clock = clock
         self.on_refresh = on_refresh or (lambda result: None)
         self._pairs: dict[str, _Pair] = {}
@@ -174,13 +176,13 @@ class TokenKeeper:
 
     @property
     def store(self) -> Store | None:
-        if callable(self._store) and not hasattr(self._store, "snapshot"):
+        if self._store is None and self._open_store is not None:
+            opener, self._open_store = self._open_store, None
             try:
-                self._store = self._store()
+                self._store = opener()
             except Exception:  # refreshes still work, only rotation across restarts is lost
                 log.warning("could not open the state store for credentials", exc_info=True)
-                self._store = None
-        return self._store  # type: ignore[return-value]
+        return self._store
 
     def exp(self, key: str) -> float | None:
         """When the credential's current access token expires (None: unknown or not held)."""
