@@ -58,6 +58,7 @@ class ChatMixin:
             title=body.get("title") or "New Chat",
             chat_type=body.get("chat_type") or "t2t",
             models=list(body.get("models") or []),
+            creator=req.headers.get("authorization", ""),
         )
         with self._lock:
             self.chats[chat.id] = chat

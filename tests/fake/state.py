@@ -39,6 +39,7 @@ class Chat:
     updated_at: int = field(default_factory=_now)
     deleted: bool = False
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    creator: str = ""  # the Authorization header of the request that created it
 
     def response_ids(self) -> list[str]:
         return [k for k, node in self.nodes.items() if node["role"] == "assistant"]
