@@ -118,6 +118,10 @@ class Metrics:
         if record.first_event_seconds is not None:
             self.upstream.labels("completion_first_event").observe(record.first_event_seconds)
 
+    def refreshed(self, result: str) -> None:
+        """The keeper's and the pool's report of one sign-in or refresh ("ok", or why not)."""
+        self.refreshes.labels(result).inc()
+
     def warm_chats(self, event: str, ready: int) -> None:
         """The warm pool's report (upstream/warm_chats.py): a lease, or a change of size."""
         self.warm_ready.set(ready)
