@@ -47,19 +47,21 @@ class UpstreamStream:
 
     def __iter__(self) -> Iterator[Event]:
         started = time.perf_counter()
+        events = self._events()
         try:
-            for event in self._events():
-                self._reached_first(started)
-                yield event
+            first = next(events, None)
+            self._reached_first(started)
+            if first is not None:
+                yield first
+                yield from events
         except errors.QwenfreeError as err:
             self._reached_first(started)
             self._ended(err)
             raise
-        self._reached_first(started)
         self._ended(None)
 
     def _reached_first(self, started: float) -> None:
-        if self.first_event_seconds is None:
+        if self.first_event_seconds is None:  # (or the body's end, or its failure)
             self.first_event_seconds = time.perf_counter() - started
 
     def _events(self) -> Iterator[Event]:
