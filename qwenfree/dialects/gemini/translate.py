@@ -11,15 +11,21 @@ last one with ``finishReason`` and ``usageMetadata``.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from qwenfree import errors
 from qwenfree.accumulate import Completion, ToolCall
-from qwenfree.catalog import ModelInfo
+from qwenfree.catalog import ModelCatalog, ModelInfo
 from qwenfree.conversation import Conversation, GenerationParams
+from qwenfree.dialects.common import (
+    Dialect,
+    IdPrefix,
+    markdown_image,
+    model_by_alias,
+    unfence,
+)
 from qwenfree.dialects.gemini import contents
 from qwenfree.events import (
     Citations,
@@ -60,7 +66,8 @@ STATUS_NAMES = {
 }
 # thinkingLevel -> thinking on/off (the same split as OpenAI's reasoning_effort)
 THINKING_LEVELS = {"MINIMAL": False, "LOW": False, "MEDIUM": True, "HIGH": True}
-FENCED = re.compile(r"\A\s*```[\w+-]*[ \t]*\n(.*?)\n?```\s*\Z", re.DOTALL)
+IDS = IdPrefix("")  # responseId is the handle itself
+THINKING_OPTIONAL = True  # gemini-cli asks every model to think
 GENERATION_METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
 RPC_TYPE = "type.googleapis.com/google.rpc."
 
@@ -104,6 +111,7 @@ def _params(payload: Mapping[str, Any], choice: str | None, search: bool) -> Gen
         tool_choice=choice,
         thinking=thinking,
         thinking_budget=budget,
+        thinking_optional=THINKING_OPTIONAL,
         search=search,
         extra=extra,
     )
@@ -165,7 +173,7 @@ class _Stream:
         elif isinstance(ev, ToolCallDelta) and ev.index in self.calls:
             self.calls[ev.index].arguments += ev.arguments
         elif isinstance(ev, ImageOutput):
-            yield self._body([{"text": _markdown_image(ev)}])
+            yield self._body([{"text": markdown_image(ev)}])
         elif isinstance(ev, Citations):
             self.sources.extend(ev.sources)
         elif isinstance(ev, Usage):
@@ -204,7 +212,7 @@ def encode_completion(done: Completion, params: GenerationParams) -> dict[str, A
     parts: list[dict[str, Any]] = []
     if done.reasoning and params.extra.get("include_thoughts"):
         parts.append({"text": done.reasoning, "thought": True})
-    text = "\n\n".join(t for t in [done.text, *map(_markdown_image, done.images)] if t)
+    text = "\n\n".join(t for t in [done.text, *map(markdown_image, done.images)] if t)
     if "json_schema" in params.extra:
         text = unfence(text)
     if text:
@@ -260,16 +268,6 @@ def _usage(u: Usage) -> dict[str, int]:
     }
 
 
-def unfence(text: str) -> str:
-    """Drop a markdown code fence around a whole JSON answer (models like to add one)."""
-    found = FENCED.match(text)
-    return found.group(1).strip() if found else text.strip()
-
-
-def _markdown_image(image: ImageOutput) -> str:
-    return f"![image]({image.url})"
-
-
 # ------------------------------------------------------------------------------ errors, models
 
 
@@ -314,3 +312,30 @@ def encode_model(m: ModelInfo, name: str) -> dict[str, Any]:
 def encode_models(models: Sequence[ModelInfo]) -> dict[str, Any]:
     """``GET /v1beta/models`` in Gemini's shape: every model and mode variant."""
     return {"models": [encode_model(m, variant) for m in models for variant in m.variants()]}
+
+
+def encode_token_count(tokens: int) -> dict[str, Any]:
+    """``models/{model}:countTokens``."""
+    details = [{"modality": "TEXT", "tokenCount": tokens}]
+    return {"totalTokens": tokens, "promptTokensDetails": details}
+
+
+def _describe_model(catalog: ModelCatalog, name: str, token: str | None) -> dict[str, Any]:
+    """google-genai may send the resource name (``models/gemini-2.5-flash``)."""
+    return model_by_alias(encode_model)(catalog, name.removeprefix("models/"), token)
+
+
+DIALECT = Dialect(
+    name="gemini",
+    to_conversation=to_conversation,
+    encode_events=encode_events,
+    encode_completion=encode_completion,
+    encode_error=encode_error,
+    encode_stream_error=encode_stream_error,
+    encode_models=encode_models,
+    describe_model=_describe_model,
+    encode_token_count=encode_token_count,
+    ids=IDS,
+    thinking_optional=THINKING_OPTIONAL,
+    error_request_id=None,
+)
