@@ -20,7 +20,7 @@ from qwenfree.events import MessageStart, MessageStop, TextDelta, Usage
 from qwenfree.sse import SSEMessage
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN, user
-from tests.models import MODEL
+from tests.models import MODEL, NO_THINKING_MODEL
 
 MEMBERS = {
     "name",
@@ -163,6 +163,39 @@ def test_anthropic_and_gemini_count_a_prompt_alike(gateway):
     )
     assert anthropic.status_code == gemini.status_code == 200
     assert anthropic.json()["input_tokens"] == gemini.json()["totalTokens"] == tokens.estimate(text)
+
+
+# ------------------------------------------------------------------------------ thinking policy
+
+
+def _ask_to_think(gateway, name: str) -> requests.Response:
+    """Each dialect's way of asking a model that cannot think to think."""
+    if name == "openai":
+        url, headers = "/v1/chat/completions", {"Authorization": "Bearer " + TOKEN}
+        body = {"model": NO_THINKING_MODEL, "messages": user(), "reasoning_effort": "high"}
+    elif name == "anthropic":
+        url, headers = "/v1/messages", {"x-api-key": TOKEN, "anthropic-version": "2023-06-01"}
+        body = {"model": NO_THINKING_MODEL, "max_tokens": 5, "messages": user()}
+        body["thinking"] = {"type": "enabled", "budget_tokens": 1024}
+    else:
+        url, headers = (
+            f"/v1beta/models/{NO_THINKING_MODEL}:generateContent",
+            {"x-goog-api-key": TOKEN},
+        )
+        body = {"contents": [{"parts": [{"text": "hi"}]}]}
+        body["generationConfig"] = {"thinkingConfig": {"thinkingBudget": 1024}}
+    return requests.post(gateway.url + url, json=body, headers=headers, timeout=15)
+
+
+@pytest.mark.parametrize("name", DIALECTS)
+def test_a_wish_to_think_is_dropped_or_refused_as_the_dialect_states(gateway, fake, name):
+    r = _ask_to_think(gateway, name)
+    if registry()[name].thinking_optional:
+        assert r.status_code == 200, r.text
+        sent = fake.last_completion().json["messages"][0]["feature_config"]
+        assert sent["thinking_enabled"] is False and "thinking_budget" not in sent
+    else:
+        assert r.status_code == 400 and "cannot think" in r.text
 
 
 # ------------------------------------------------------------------------------ continuation

@@ -8,7 +8,6 @@ blueprint, which answers in Gemini's shape when the request carries Google's hea
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -87,23 +86,12 @@ def _generate(model: str, *, stream: bool) -> Response:
     payload |= {"model": model or "default", "stream": stream}
     conversation, params = DIALECT.to_conversation(payload)
     web.pause()
-    params = _fit_thinking(params, tokens)
     events = st.service.stream(conversation, params, tokens)
     if not stream:
         return web.json_response(DIALECT.encode_completion(accumulate(events), params))
     if request.args.get("alt") == "sse":
         return web.stream_response(events, DIALECT, params)
     return web.json_response(_chunk_list(events, params))  # Google's JSON-array streaming
-
-
-def _fit_thinking(params: GenerationParams, tokens: list[str]) -> GenerationParams:
-    """Gemini clients ask for thinking by default: a Qwen model that cannot think just answers."""
-    if not params.thinking:
-        return params
-    model = web.state().service.catalog.resolve(params.model, tokens[0]).model
-    if model.thinking or not model.known:
-        return params
-    return dataclasses.replace(params, thinking=None, thinking_budget=None)
 
 
 def _chunk_list(events: Iterator[object], params: GenerationParams) -> list[Any]:
