@@ -20,10 +20,9 @@ from typing import Any
 
 from qwenfree import errors
 from qwenfree.accumulate import Completion
-from qwenfree.catalog import ModelInfo
 from qwenfree.conversation import Conversation, GenerationParams, ToolSpec
-from qwenfree.dialects.anthropic import content
-from qwenfree.dialects.common import Dialect, IdPrefix, markdown_image, model_by_alias
+from qwenfree.dialects.anthropic import content, models
+from qwenfree.dialects.common import Dialect, IdPrefix, markdown_image
 from qwenfree.events import (
     Citations,
     Heartbeat,
@@ -340,7 +339,7 @@ def citation(source: Source) -> dict[str, Any]:
     }
 
 
-# ------------------------------------------------------------------------------ errors, models
+# ------------------------------------------------------------------------------ errors
 
 
 def error_body(err: errors.QwenfreeError) -> dict[str, Any]:
@@ -358,24 +357,6 @@ def encode_stream_error(err: errors.QwenfreeError) -> SSEMessage:
     return SSEMessage(data=error_body(err), event="error")
 
 
-def encode_model(m: ModelInfo, requested: str) -> dict[str, Any]:
-    """``GET /v1/models/{id}`` in Anthropic's shape, under the name that was asked for."""
-    return {
-        "type": "model",
-        "id": requested,
-        "display_name": m.name,
-        "created_at": "1970-01-01T00:00:00Z",
-    }
-
-
-def encode_models(models: Sequence[ModelInfo]) -> dict[str, Any]:
-    """``GET /v1/models`` in Anthropic's shape (chosen when ``anthropic-version`` is sent)."""
-    data = [encode_model(m, variant) for m in models for variant in m.variants()]
-    first = data[0]["id"] if data else None
-    last = data[-1]["id"] if data else None
-    return {"data": data, "has_more": False, "first_id": first, "last_id": last}
-
-
 def encode_token_count(tokens: int) -> dict[str, Any]:
     """``POST /v1/messages/count_tokens``."""
     return {"input_tokens": tokens}
@@ -388,8 +369,8 @@ DIALECT = Dialect(
     encode_completion=encode_completion,
     encode_error=encode_error,
     encode_stream_error=encode_stream_error,
-    encode_models=encode_models,
-    describe_model=model_by_alias(encode_model),
+    encode_models=models.encode_models,
+    describe_model=models.describe_model,
     encode_token_count=encode_token_count,
     ids=IDS,
     thinking_optional=THINKING_OPTIONAL,

@@ -17,16 +17,14 @@ from typing import Any
 
 from qwenfree import errors
 from qwenfree.accumulate import Completion, ToolCall
-from qwenfree.catalog import ModelCatalog, ModelInfo
 from qwenfree.conversation import Conversation, GenerationParams
 from qwenfree.dialects.common import (
     Dialect,
     IdPrefix,
     markdown_image,
-    model_by_alias,
     unfence,
 )
-from qwenfree.dialects.gemini import contents
+from qwenfree.dialects.gemini import contents, models
 from qwenfree.events import (
     Citations,
     ImageOutput,
@@ -68,7 +66,6 @@ STATUS_NAMES = {
 THINKING_LEVELS = {"MINIMAL": False, "LOW": False, "MEDIUM": True, "HIGH": True}
 IDS = IdPrefix("")  # responseId is the handle itself
 THINKING_OPTIONAL = True  # gemini-cli asks every model to think
-GENERATION_METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
 RPC_TYPE = "type.googleapis.com/google.rpc."
 
 
@@ -268,7 +265,7 @@ def _usage(u: Usage) -> dict[str, int]:
     }
 
 
-# ------------------------------------------------------------------------------ errors, models
+# ------------------------------------------------------------------------------ errors
 
 
 def error_body(err: errors.QwenfreeError) -> dict[str, Any]:
@@ -294,35 +291,10 @@ def encode_stream_error(err: errors.QwenfreeError) -> SSEMessage:
     return SSEMessage(data=error_body(err))
 
 
-def encode_model(m: ModelInfo, name: str) -> dict[str, Any]:
-    """One Gemini Model resource for the model the caller knows as ``name``."""
-    return {
-        "name": f"models/{name}",
-        "baseModelId": m.id,
-        "version": "001",
-        "displayName": m.name,
-        "description": f"{m.name} on chat.qwen.ai",
-        "inputTokenLimit": m.context_length,
-        "outputTokenLimit": m.max_output,
-        "supportedGenerationMethods": GENERATION_METHODS,
-        "thinking": m.thinking,
-    }
-
-
-def encode_models(models: Sequence[ModelInfo]) -> dict[str, Any]:
-    """``GET /v1beta/models`` in Gemini's shape: every model and mode variant."""
-    return {"models": [encode_model(m, variant) for m in models for variant in m.variants()]}
-
-
 def encode_token_count(tokens: int) -> dict[str, Any]:
     """``models/{model}:countTokens``."""
     details = [{"modality": "TEXT", "tokenCount": tokens}]
     return {"totalTokens": tokens, "promptTokensDetails": details}
-
-
-def _describe_model(catalog: ModelCatalog, name: str, token: str | None) -> dict[str, Any]:
-    """google-genai may send the resource name (``models/gemini-2.5-flash``)."""
-    return model_by_alias(encode_model)(catalog, name.removeprefix("models/"), token)
 
 
 DIALECT = Dialect(
@@ -332,8 +304,8 @@ DIALECT = Dialect(
     encode_completion=encode_completion,
     encode_error=encode_error,
     encode_stream_error=encode_stream_error,
-    encode_models=encode_models,
-    describe_model=_describe_model,
+    encode_models=models.encode_models,
+    describe_model=models.describe_model,
     encode_token_count=encode_token_count,
     ids=IDS,
     thinking_optional=THINKING_OPTIONAL,
