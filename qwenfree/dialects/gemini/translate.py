@@ -18,12 +18,7 @@ from typing import Any
 from qwenfree import errors
 from qwenfree.accumulate import Completion, ToolCall
 from qwenfree.conversation import Conversation, GenerationParams
-from qwenfree.dialects.common import (
-    Dialect,
-    IdPrefix,
-    markdown_image,
-    unfence,
-)
+from qwenfree.dialects.common import Dialect, IdPrefix, markdown_image, unfence
 from qwenfree.dialects.gemini import contents, models
 from qwenfree.events import (
     Citations,
