@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "qwenfree.meter",
             "qwenfree.bounds",
             "qwenfree.catalog",
+            "qwenfree.tokens",
             "qwenfree.chats",
             "qwenfree.fetch",
             "qwenfree.attachments",
