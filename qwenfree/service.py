@@ -7,6 +7,9 @@ until its first event: everything that fails before that point may be retried on
 credential; once content has been yielded, failures propagate to the caller as they are.
 ``shaping.py`` turns the opened answer into events (tool calls, one follow-up for broken output,
 usage); ``t2v`` instead starts a video task and polls it (``media.VideoTasks``).
+
+The caller hands in its request's ``Meter``; the service notes the model, the credential, the
+tries and the tokens on it.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 
-from qwenfree import errors, media, meter, prompt, shaping
+from qwenfree import errors, media, prompt, shaping
 from qwenfree.chats import ChatJanitor
 from qwenfree.conversation import Conversation, GenerationParams
 from qwenfree.events import Event, MessageStart, MessageStop, TextDelta, Usage
+from qwenfree.meter import Meter
 from qwenfree.planning import Plan, Planner
 from qwenfree.settings import Settings
 from qwenfree.upstream.accounts import Lease, Router
@@ -48,12 +52,14 @@ class ChatService:
         conversation: Conversation,
         params: GenerationParams,
         tokens: Sequence[str],
+        metered: Meter | None,
     ) -> Iterator[Event]:
         """Yield the events of one answer; retry on another token only before the first.
 
         ``tokens`` are the caller's upstream tokens in client-token mode; with server-held
-        accounts the router ignores them (they are the caller's key to us)."""
-        metered = meter.current() or meter.Meter("")  # kept: later events may run elsewhere
+        accounts the router ignores them (they are the caller's key to us). ``metered``: the
+        request's meter (None: not metered), kept here since later events may run elsewhere."""
+        metered = metered or Meter("")
         plan = self.planner.plan(conversation, params, tokens)
         metered.model = plan.model.id if plan.model.known else "other"
         prefer = plan.handle.token_fp if plan.handle else None
@@ -161,7 +167,7 @@ class ChatService:
     def close(self) -> None:
         self.backends.close()
 
-    def _report(self, lease: Lease, err: errors.QwenfreeError, metered: meter.Meter) -> None:
+    def _report(self, lease: Lease, err: errors.QwenfreeError, metered: Meter) -> None:
         log.warning("upstream token %s failed: %s (%s)", lease.alias, err.kind, err.message)
         metered.upstream_errors.append(err.kind)
         self.router.report(lease, err)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from qwenfree import errors, web
+from qwenfree import errors, meter, web
 from qwenfree.accumulate import accumulate
 from qwenfree.catalog import ModelInfo
 from qwenfree.dialects.openai import translate
@@ -20,7 +20,7 @@ def chat_completions() -> Response:
     payload["model"] = payload.get("model") or "default"
     conversation, params = translate.to_conversation(payload)
     web.pause()
-    events = st.service.stream(conversation, params, web.bearer_tokens())
+    events = st.service.stream(conversation, params, web.bearer_tokens(), meter.current())
     if params.stream:
         return web.stream_response(events, translate, params)
     return web.json_response(translate.encode_completion(accumulate(events), params))
