@@ -26,7 +26,7 @@ measured as it travels (JSON-escaped; non-ASCII as ``\\uXXXX``); above
 ``Settings.max_prompt_kb`` its older part moves into attached files (``long_prompt.py``) or,
 where a site takes none, it is refused (``check_size``). The same measure estimates tokens: one
 per 4 bytes of the escaped text (about 4 characters of English, 1.5 tokens per CJK character);
-the service refuses a conversation whose estimate exceeds the model's context length, and
+the planner refuses a conversation whose estimate exceeds the model's context length, and
 ``count_tokens`` reports the same estimate, so the two agree.
 """
 
