@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from qwenfree import attachments, errors, long_prompt, media, prompt
 from qwenfree.catalog import ModelInfo
-from qwenfree.conversation import Conversation, GenerationParams, Message
+from qwenfree.conversation import Conversation, GenerationParams
 from qwenfree.fetch import Fetcher
 from qwenfree.settings import Settings
 from qwenfree.tools.engine import OutputRules
@@ -42,7 +42,7 @@ class Plan:
     thinking_budget: int | None
     chat_type: str
     rules: OutputRules  # read once: the prompt states them, the shaper enforces them
-    files: attachments.RequestFiles | None = None  # this request's images and files, loaded once
+    files: attachments.RequestFiles  # this request's images and files, loaded once
     size: str | None = None  # aspect ratio of a picture or video
     tokens: int = 0  # the whole prompt's estimate (count_tokens), checked against the model's
     handle: Handle | None = None  # the caller's continuation of an earlier answer
@@ -110,15 +110,17 @@ class Planner:
         backend: Backend,
         plan: Plan,
         conversation: Conversation,
-        messages: tuple[Message, ...] | None = None,
-        handle: Handle | None = None,
+        *,
+        continuing: bool = False,
     ) -> Turn:
-        """The turn ``backend`` is sent: the text for ``messages`` (None: all) and the files it
-        carries, loaded and checked (size included) before anything is uploaded or created
-        upstream for them. A text too large for one request body moves, in part, into attached
-        text files when the backend takes them (``long_prompt``); else it is refused."""
-        files = plan.files or attachments.RequestFiles(self.fetcher, 0)
-        max_kb = self.settings.max_prompt_kb
+        """The turn ``backend`` is sent: the whole history in a new chat, or (``continuing``)
+        only the new turn in the chat of ``plan.handle``; with the files it carries, loaded and
+        checked (size included) before anything is uploaded or created upstream for them. A
+        text too large for one request body moves, in part, into attached text files when the
+        backend takes them (``long_prompt``); else it is refused."""
+        handle = plan.handle if continuing else None
+        messages = prompt.new_turn(conversation) if continuing else None
+        files, max_kb = plan.files, self.settings.max_prompt_kb
         if plan.chat_type in media.DRAWING:
             edit = plan.chat_type == "image_edit"
             blobs = files.select(list(media.edit_sources(conversation)))[0] if edit else []

@@ -111,11 +111,9 @@ class ChatService:
     ) -> Answer:
         """Continue the caller's chat when it is this credential's, else (or when it is gone
         upstream) send the whole history in a new one."""
-        handle = plan.handle
-        if handle is not None and handle.token_fp == lease.fp:
-            new = prompt.new_turn(conversation)
+        if plan.handle is not None and plan.handle.token_fp == lease.fp:
             try:
-                turn = self.planner.turn(backend, plan, conversation, new, handle)
+                turn = self.planner.turn(backend, plan, conversation, continuing=True)
                 return backend.open(turn, lease.token)
             except errors.ChatNotFound:
                 log.info("continued chat is gone upstream; replaying the history in a new chat")
