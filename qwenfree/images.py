@@ -26,7 +26,7 @@ from typing import Any
 from flask import Blueprint, Response, redirect, request
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from qwenfree import errors, openapi, web
+from qwenfree import errors, meter, openapi, web
 from qwenfree.accumulate import accumulate
 from qwenfree.conversation import Conversation, GenerationParams, ImagePart, Message, Part, TextPart
 from qwenfree.dialects.common import IdPrefix
@@ -100,7 +100,9 @@ def create_video() -> Response:
     extra = {"chat_type": "t2v", "size": payload.get("size"), "detach": True}
     params = GenerationParams(model=_model(payload.get("model"), "t2v"), extra=extra)
     conversation = Conversation(None, (Message("user", (TextPart(payload["prompt"]),)),))
-    done = accumulate(web.state().service.stream(conversation, params, web.bearer_tokens()))
+    done = accumulate(
+        web.state().service.stream(conversation, params, web.bearer_tokens(), meter.current())
+    )
     video = _video(VIDEO_IDS.encode(done.id), params.model, "queued", payload)
     return web.json_response(video)
 
@@ -137,7 +139,9 @@ def _draw(payload: dict[str, Any], parts: tuple[Part, ...], chat_type: str) -> R
     conversation = Conversation(None, (Message("user", parts),))
     found: list[ImageOutput] = []
     while len(found) < payload["n"]:
-        done = accumulate(service.stream(conversation, params, web.bearer_tokens()))
+        done = accumulate(
+            service.stream(conversation, params, web.bearer_tokens(), meter.current())
+        )
         if not done.images:
             said = f": {done.text[:300]}" if done.text.strip() else ""
             raise errors.UpstreamEmpty(f"chat.qwen.ai answered without a picture{said}")

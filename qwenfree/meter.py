@@ -1,12 +1,14 @@
 """Meter: what one API request did, filled in as it runs and read once when it ends.
 
-The web layer opens a meter for each dialect request; the chat service notes the model, the
-account and the tokens; the upstream client adds the time it spent waiting on chat.qwen.ai.
-From that the access log, ``/metrics`` and the ``x-qwenfree-overhead-ms`` header are made.
+The web layer opens a meter for each dialect request; the view hands it to the chat service
+(``ChatService.stream(..., metered)``), which notes the model, the account and the tokens; the
+upstream client adds the time it spent waiting on chat.qwen.ai. From that the access log,
+``/metrics`` and the ``x-qwenfree-overhead-ms`` header are made.
 
 The current meter travels in a context variable: each request runs in its own thread or
 greenlet, whose context starts empty, so meters never mix. Code that runs elsewhere (the
-heartbeat pump, the chat janitor) sees no meter; the service keeps a reference to its own.
+heartbeat pump, the chat janitor) sees no meter, so what outlives the request keeps a reference
+(the service's stream, the access log's fields).
 Pure values, no Flask, no Prometheus.
 """
 

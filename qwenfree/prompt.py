@@ -81,14 +81,13 @@ class Sections:
 
 def sections(
     conversation: Conversation,
-    params: GenerationParams,
+    rules: OutputRules,
     messages: tuple[Message, ...] | None = None,
     *,
-    description_chars: int = 0,
     labels: Mapping[Part, str] | None = None,
 ) -> Sections:
-    """The parts of the upstream message for this reply (see ``build``)."""
-    rules = OutputRules.of(conversation, params, description_chars)
+    """The parts of the upstream message for this reply (see ``build``); ``rules`` are the
+    request's, read once by the planner (their tool descriptions already cut)."""
     whole = messages is None
     msgs = conversation.messages if messages is None else messages
     names = _call_names(conversation.messages)
@@ -111,9 +110,8 @@ def build(
     """The upstream message for this reply; ``messages`` (a continued chat's new turn) omits
     the system section, which the upstream chat already has. Tool descriptions are cut to
     ``description_chars`` (0: whole); ``labels`` names the attachment of an image or file."""
-    return sections(
-        conversation, params, messages, description_chars=description_chars, labels=labels
-    ).text()
+    rules = OutputRules.of(conversation, params, description_chars)
+    return sections(conversation, rules, messages, labels=labels).text()
 
 
 def flatten(conversation: Conversation, messages: tuple[Message, ...] | None = None) -> str:

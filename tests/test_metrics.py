@@ -102,6 +102,31 @@ def test_access_log_names_model_account_and_ttfb_but_no_secret(gateway, fake, ca
     assert TOKEN not in err
 
 
+ASK = [{"role": "user", "content": "x"}]
+SERVICE_VIEWS = {
+    "anthropic": ("/v1/messages", {"model": MODEL, "max_tokens": 9, "messages": ASK}),
+    "gemini": (
+        f"/v1beta/models/{MODEL}:generateContent",
+        {"contents": [{"parts": [{"text": "x"}]}]},
+    ),
+    "images": ("/v1/images/generations", {"model": "dall-e-3", "prompt": "a fox"}),
+}
+
+
+@pytest.mark.parametrize("view", sorted(SERVICE_VIEWS))
+def test_every_view_hands_its_meter_to_the_service(gateway, fake, capfd, view):
+    """The service notes the model and the account on the meter the view passes in: a view
+    that passed none would leave both out of the access log and /metrics."""
+    path, body = SERVICE_VIEWS[view]
+    if view == "images":
+        fake.enqueue(fu.answer("", image_url="https://cdn.example/output/t2i/1.png?key=k"))
+    headers = {"x-api-key": TOKEN, "anthropic-version": "2023-06-01", **CLIENT}
+    assert requests.post(gateway.url + path, json=body, headers=headers).status_code == 200
+    _, err = capfd.readouterr()
+    line = next(json.loads(x) for x in err.splitlines() if '"qwenfree.access"' in x)
+    assert line["path"] == path and line["model"] and line["account"] == "…" + TOKEN[-4:]
+
+
 def test_server_mode_metrics_show_account_states_and_refreshes(
     start_gateway, settings, tmp_path, fake
 ):

@@ -55,6 +55,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "qwenfree.prompt",
             "qwenfree.long_prompt",
             "qwenfree.media",
+            "qwenfree.planning",
+            "qwenfree.shaping",
             "qwenfree.service",
         ),
     ),

@@ -11,7 +11,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwenfree import prompt
+from qwenfree import prompt, tokens
 from qwenfree.conversation import (
     Conversation,
     GenerationParams,
@@ -501,6 +501,32 @@ def test_bad_tool_choice_is_a_400(client, fake):
             tool_choice={"type": "function", "function": {"name": "nope"}},
         )
     assert info.value.body["param"] == "tool_choice" and fake.completions() == []
+
+
+def test_a_bad_tool_choice_is_refused_before_a_credential_is_asked_for(gateway, fake):
+    choice = {"type": "function", "function": {"name": "nope"}}
+    body = {"model": MODEL, "messages": user(), "tools": WEATHER, "tool_choice": choice}
+    r = requests.post(gateway.url + "/v1/chat/completions", json=body)  # no credential at all
+    assert r.status_code == 400 and r.json()["error"]["param"] == "tool_choice"
+
+
+def test_tool_descriptions_are_cut_to_the_setting_in_the_prompt_and_the_count(
+    start_gateway, settings, fake
+):
+    import dataclasses
+
+    gateway = start_gateway(dataclasses.replace(settings, tool_description_chars=300))
+    long = "First sentence. " * 50 + "\n\nDetails " * 100
+    tools = [{"name": "Big", "description": long, "input_schema": {"type": "object"}}]
+    body = {"model": MODEL, "max_tokens": 64, "messages": user(), "tools": tools}
+    headers = {"x-api-key": TOKEN, "anthropic-version": "2023-06-01"}
+    fake.enqueue(fu.answer("ok"))
+    done = requests.post(gateway.url + "/v1/messages", json=body, headers=headers)
+    counted = requests.post(gateway.url + "/v1/messages/count_tokens", json=body, headers=headers)
+    sent = fake.last_completion().json["messages"][0]["content"]
+    assert "First sentence. First sentence. […]" in sent and "Details" not in sent
+    assert done.status_code == 200
+    assert counted.json()["input_tokens"] == tokens.estimate(sent)
 
 
 def test_response_format_json_schema_strips_fences(client, fake):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from qwenfree import web
+from qwenfree import meter, web
 from qwenfree.accumulate import accumulate
 from qwenfree.dialects.anthropic import translate
 from qwenfree.dialects.anthropic.schemas import CountTokensSchema, MessagesSchema
@@ -24,7 +24,7 @@ def messages() -> Response:
     payload = web.load_or_raise(MessagesSchema, web.json_body())
     conversation, params = DIALECT.to_conversation(payload)
     web.pause()
-    events = st.service.stream(conversation, params, web.bearer_tokens())
+    events = st.service.stream(conversation, params, web.bearer_tokens(), meter.current())
     if params.stream:
         return web.stream_response(events, DIALECT, params)
     return web.json_response(DIALECT.encode_completion(accumulate(events), params))

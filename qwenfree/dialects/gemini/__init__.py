@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from qwenfree import errors, web
+from qwenfree import errors, meter, web
 from qwenfree.accumulate import accumulate
 from qwenfree.conversation import GenerationParams
 from qwenfree.dialects.gemini import translate
@@ -86,7 +86,7 @@ def _generate(model: str, *, stream: bool) -> Response:
     payload |= {"model": model or "default", "stream": stream}
     conversation, params = DIALECT.to_conversation(payload)
     web.pause()
-    events = st.service.stream(conversation, params, tokens)
+    events = st.service.stream(conversation, params, tokens, meter.current())
     if not stream:
         return web.json_response(DIALECT.encode_completion(accumulate(events), params))
     if request.args.get("alt") == "sse":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from qwenfree import web
+from qwenfree import meter, web
 from qwenfree.accumulate import accumulate
 from qwenfree.dialects.openai import translate
 from qwenfree.dialects.openai.schemas import ChatCompletionSchema
@@ -20,7 +20,7 @@ def chat_completions() -> Response:
     payload["model"] = payload.get("model") or "default"
     conversation, params = DIALECT.to_conversation(payload)
     web.pause()
-    events = st.service.stream(conversation, params, web.bearer_tokens())
+    events = st.service.stream(conversation, params, web.bearer_tokens(), meter.current())
     if params.stream:
         return web.stream_response(events, DIALECT, params)
     return web.json_response(DIALECT.encode_completion(accumulate(events), params))
