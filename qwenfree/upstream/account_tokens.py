@@ -17,7 +17,7 @@ from qwenfree.store import FOREVER, AccountRecord, Cooldown, Store
 from qwenfree.upstream import qwen_auth
 from qwenfree.upstream.accounts import Lease
 from qwenfree.upstream.client import UpstreamClient
-from qwenfree.upstream.credentials import CredentialRevoked, TokenKeeper, parse
+from qwenfree.upstream.credentials import TokenKeeper, parse
 
 log = logging.getLogger(__name__)
 POLL = 0.1
@@ -84,7 +84,7 @@ class AccountTokens:
         cred = parse(str(record.token))
         try:
             return self.keeper.access(cred.key, cred, stale)
-        except CredentialRevoked as err:
+        except errors.CredentialRevoked as err:
             if record.email and record.password:  # the session ended: sign in again
                 return self.refresh(record, record.token, forced=True)
             self._refresh_failed(record.id, err)
@@ -163,7 +163,7 @@ class AccountTokens:
         raise errors.UpstreamUnavailable("other sign-ins are still being spaced out; try again")
 
     def _refresh_failed(self, account: str, err: errors.QwenfreeError) -> None:
-        if isinstance(err, CredentialRevoked):
+        if isinstance(err, errors.CredentialRevoked):
             self.bench(account, "*", FOREVER, "dead", err.message)
         elif isinstance(err, errors.UpstreamChallenged):
             self.challenged(account, f"the token refresh met an anti-bot check ({err})")

@@ -16,17 +16,13 @@ from collections.abc import Iterator, Sequence
 from qwenfree import errors
 from qwenfree.settings import Settings
 from qwenfree.upstream.accounts import Lease, TokenHealth, jwt_exp, mask
-from qwenfree.upstream.credentials import Credential, CredentialRevoked, TokenKeeper, parse
+from qwenfree.upstream.credentials import Credential, TokenKeeper, parse
 
 LASTING = (
     "Send a credential that lasts: the refresh_token cookie of chat.qwen.ai "
     "(developer tools -> Application -> Cookies -> https://chat.qwen.ai -> refresh_token) as "
     "'refresh_token=<value>', or the whole Cookie header of a signed-in page"
 )
-
-
-class CredentialRejected(errors.Unauthorized):
-    """Every credential the caller sent was refused by the site."""
 
 
 class ClientTokens:
@@ -65,7 +61,7 @@ class ClientTokens:
             while True:
                 try:
                     access = self.keeper.access(cred.key, cred, stale)
-                except CredentialRevoked as err:
+                except errors.CredentialRevoked as err:
                     self.health.cool(raw, self.settings.cooldown_rejected, hard=True, refused=True)
                     refused.append(f"{cred.kind} {mask(raw)}: {err.message}")
                     tried += 1
@@ -81,7 +77,7 @@ class ClientTokens:
                     refused.append(_refused(cred))
                 break
         if tried and len(refused) == tried:
-            raise CredentialRejected(
+            raise errors.CredentialRejected(
                 "chat.qwen.ai rejected the credential"
                 + ("s" if tried > 1 else "")
                 + ": "

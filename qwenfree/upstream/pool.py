@@ -50,12 +50,6 @@ ACCOUNT_FAULTS = (
 )
 
 
-class NoAccountUsable(errors.NoTokenAvailable):
-    """No account can serve and none will recover by itself: an operator must act."""
-
-    status = 503
-
-
 @dataclass(frozen=True)
 class AccountState:
     """An account as routing sees it now."""
@@ -270,8 +264,8 @@ class AccountPool(AccountTokens):
                 retry_after=wait,
             )
         if not states:
-            return NoAccountUsable("No upstream account is configured (QWENFREE_ACCOUNTS)")
-        return NoAccountUsable(
+            return errors.NoAccountUsable("No upstream account is configured (QWENFREE_ACCOUNTS)")
+        return errors.NoAccountUsable(
             "No upstream account can serve: "
             + "; ".join(f"{s.alias}: {s.reason}" for s in states)[:500]
         )
