@@ -14,7 +14,7 @@ from collections.abc import Callable
 from qwenfree import errors
 from qwenfree.settings import Settings
 from qwenfree.store import FOREVER, AccountRecord, Cooldown, Store
-from qwenfree.upstream import qwen_auth
+from qwenfree.upstream import policy, qwen_auth
 from qwenfree.upstream.accounts import Lease
 from qwenfree.upstream.client import UpstreamClient
 from qwenfree.upstream.credentials import TokenKeeper, parse
@@ -60,6 +60,15 @@ class AccountTokens:
         with what the operator can do about it on the admin page."""
         until = self.clock() + self.settings.cooldown_challenged
         self.bench(account, "*", until, "challenged", what + CHALLENGE_ADVICE)
+
+    def benched(
+        self, account: str, capability: str, rule: policy.Rule, err: errors.QwenfreeError
+    ) -> None:
+        """Bench as a failure-policy row says (a challenge adds what the operator can do)."""
+        seconds = rule.duration(err, self.settings, attended=True)
+        until = FOREVER if seconds == float("inf") else self.clock() + seconds
+        reason = err.message + (CHALLENGE_ADVICE if rule.kind == "challenged" else "")
+        self.bench(account, rule.capability(capability), until, rule.kind, reason)
 
     def bench(self, account: str, capability: str, until: float, kind: str, reason: str) -> None:
         log.warning("account %s benched (%s, %s): %s", alias(account), kind, capability, reason)
