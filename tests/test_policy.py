@@ -17,7 +17,7 @@ import requests
 from qwenfree import errors
 from qwenfree.upstream import policy
 from tests import fake_upstream as fu
-from tests.accounts_support import USER, Clock, chat, keyed, with_clock
+from tests.accounts_support import ADMIN, USER, Clock, chat, keyed, with_clock
 from tests.fake_upstream import mint_token
 from tests.models import MODEL
 
@@ -153,3 +153,78 @@ def test_rows_are_found_by_the_most_specific_class():
     assert policy.rule(errors.UpstreamChallenged("x")).kind == "challenged"
     assert policy.rule(errors.CredentialRevoked("x")).refused
     assert policy.rule(errors.ContentFiltered("x")).scope == policy.NOBODY
+
+
+# --------------------------------------------------------------- renewing an account's token
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """A failure of the refresh or sign-in endpoint and the account state it must leave."""
+
+    script: Callable[[], fu.Script] | None  # None: the session is revoked (refresh only)
+    state: str  # the admin page's state after the failed request
+    kind: str  # the cooldown it shows
+    retry_in: float | None = None  # seconds, when the bench ends by itself
+
+
+REFRESH_ROWS: dict[type[errors.QwenfreeError], Renewal] = {
+    errors.CredentialRevoked: Renewal(None, "dead", "dead"),
+    errors.UpstreamChallenged: Renewal(fu.waf_json, "cooling", "challenged", 300),
+    errors.QwenfreeError: Renewal(lambda: fu.http_error(500), "failing", "failing", 30),
+}
+SIGN_IN_ROWS: dict[type[errors.QwenfreeError], Renewal] = {
+    errors.UpstreamChallenged: Renewal(fu.waf_html, "cooling", "challenged", 300),
+    errors.UpstreamRejected: Renewal(
+        lambda: fu.business_error("Bad_Request", "Incorrect password"), "dead", "dead"
+    ),
+    errors.UpstreamTokenRejected: Renewal(lambda: fu.http_error(401), "dead", "dead"),
+    errors.QwenfreeError: Renewal(lambda: fu.http_error(500), "cooling", "signin_failed", 30),
+}
+
+
+def test_every_renewal_row_has_a_case():
+    assert set(REFRESH_ROWS) == set(policy.REFRESH)
+    assert set(SIGN_IN_ROWS) == set(policy.SIGN_IN)
+
+
+def account_after(fake, start_gateway, settings, tmp_path, account: str) -> dict:
+    """Ask once through a keyed gateway on ``account``; the admin API's view of it after."""
+    clock = Clock()
+    gateway = with_clock(
+        start_gateway(keyed(settings, tmp_path / "store", accounts=account)), clock
+    )
+    assert chat(gateway.url).status_code in (429, 503)
+    assert fake.completions() == []
+    r = requests.get(gateway.url + "/admin/api/accounts", headers=ADMIN)
+    (seen,) = r.json()["accounts"]
+    return seen
+
+
+def check(seen: dict, row: Renewal) -> None:
+    assert (seen["state"], [c["kind"] for c in seen["cooldowns"]]) == (row.state, [row.kind])
+    assert seen["cooldowns"][0]["capability"] == "*"
+    if row.retry_in is not None and row.state == "cooling":
+        assert row.retry_in - 5 <= seen["retry_in"] <= row.retry_in
+
+
+@pytest.mark.parametrize("cls", list(REFRESH_ROWS), ids=lambda c: c.__name__)
+def test_a_failed_refresh_benches_the_account_as_the_row_says(
+    fake, start_gateway, settings, tmp_path, cls
+):
+    row = REFRESH_ROWS[cls]
+    rt = fake.issue_refresh_token()
+    if row.script is None:
+        fake.revoke(rt)
+    else:
+        fake.enqueue(row.script(), path="/api/v2/auths/refresh")
+    check(account_after(fake, start_gateway, settings, tmp_path, "refresh_token=" + rt), row)
+
+
+@pytest.mark.parametrize("cls", list(SIGN_IN_ROWS), ids=lambda c: c.__name__)
+def test_a_failed_sign_in_benches_the_account_as_the_row_says(
+    fake, start_gateway, settings, tmp_path, cls
+):
+    row = SIGN_IN_ROWS[cls]
+    fake.enqueue(row.script(), path="/api/v2/auths/signin")
+    check(account_after(fake, start_gateway, settings, tmp_path, "demo@example.com:pw"), row)

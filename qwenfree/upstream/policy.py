@@ -18,7 +18,11 @@ A row is found by the error's class, most specific first (``UpstreamChallenged``
   every credential the caller sent was refused (the caller's key is wrong; a 503 would be
   retried by SDKs for minutes); key mode marks the account dead, and answers 503 (Anthropic
   529) when no account is left, since the caller is not at fault;
-* ``counted``: an account's failure count (admin page) includes it.
+* ``counted``: an account's failure count (admin page) includes it;
+* ``says``: the reason an operator reads on the admin page (``{}``: the error's message).
+
+Two smaller tables judge a server-held account whose token could not be renewed: a failed
+refresh (``REFRESH``) and a failed sign-in (``SIGN_IN``).
 
 Whether the *same request* moves on to another credential is the error's ``retryable`` flag
 (errors.py): a challenge is never retried elsewhere, a rate limit is.
@@ -47,6 +51,7 @@ class Rule:
     site_wait: bool = False
     refused: bool = False
     counted: bool = True
+    says: str = "{}"
 
     def duration(self, err: errors.QwenfreeError, settings: Settings, *, attended: bool) -> float:
         """Seconds to bench for; ``inf`` until a person acts."""
@@ -75,6 +80,8 @@ RULES: dict[type[errors.QwenfreeError], Rule] = {
         unattended="cooldown_rejected",
         refresh_first=True,
         refused=True,
+        says="the site rejected the token ({}); add a fresh token, or the account's email and "
+        "password so it can sign in by itself",
     ),
     # 5xx, resets, timeouts, empty answers: the site's trouble as much as the credential's.
     errors.UpstreamUnavailable: Rule("failing", CREDENTIAL, "cooldown_failure", hard=False),
@@ -85,9 +92,45 @@ RULES: dict[type[errors.QwenfreeError], Rule] = {
 }
 
 
-def rule(err: errors.QwenfreeError) -> Rule:
-    """The row of the most specific class ``err`` is an instance of."""
+CHALLENGED = "met an anti-bot check ({})"
+
+# The refresh token's session ended: only a person signing in brings it back.
+REFRESH: dict[type[errors.QwenfreeError], Rule] = {
+    errors.CredentialRevoked: Rule("dead", CREDENTIAL, None, hard=True, refused=True),
+    errors.UpstreamChallenged: Rule(
+        "challenged",
+        CREDENTIAL,
+        "cooldown_challenged",
+        hard=True,
+        says="the token refresh " + CHALLENGED,
+    ),
+    # Anything else may pass: tried last, and the next lease refreshes again.
+    errors.QwenfreeError: Rule(
+        "failing", CREDENTIAL, "cooldown_failure", hard=False, says="token refresh failed: {}"
+    ),
+}
+
+WRONG_PASSWORD = "sign-in refused ({}): wrong email or password, or account locked"
+SIGN_IN: dict[type[errors.QwenfreeError], Rule] = {
+    # Several sign-ins from one address meet the WAF (§16.4): a challenge, not a bad password.
+    errors.UpstreamChallenged: Rule(
+        "challenged", CREDENTIAL, "cooldown_challenged", hard=True, says="sign-in " + CHALLENGED
+    ),
+    errors.UpstreamRejected: Rule(
+        "dead", CREDENTIAL, None, hard=True, refused=True, says=WRONG_PASSWORD
+    ),
+    errors.UpstreamTokenRejected: Rule(
+        "dead", CREDENTIAL, None, hard=True, refused=True, says=WRONG_PASSWORD
+    ),
+    errors.QwenfreeError: Rule(
+        "signin_failed", CREDENTIAL, "cooldown_failure", hard=True, says="sign-in failed: {}"
+    ),
+}
+
+
+def rule(err: errors.QwenfreeError, table: dict[type[errors.QwenfreeError], Rule] = RULES) -> Rule:
+    """The row of ``table`` for the most specific class ``err`` is an instance of."""
     for cls in type(err).__mro__:
-        if cls in RULES:
-            return RULES[cls]
+        if cls in table:
+            return table[cls]
     raise TypeError(f"{type(err).__name__} is not a QwenfreeError")

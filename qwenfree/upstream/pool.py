@@ -147,7 +147,7 @@ class AccountPool(AccountTokens):
         if rule.scope == policy.NOBODY:
             return
         if rule.refresh_first:
-            self._rejected(lease)  # refresh or sign in and retry once; else dead
+            self._rejected(lease, rule, err)
         else:
             self.benched(account, lease.capability, rule, err)
 
