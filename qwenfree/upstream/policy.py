@@ -110,17 +110,17 @@ REFRESH: dict[type[errors.QwenfreeError], Rule] = {
     ),
 }
 
-WRONG_PASSWORD = "sign-in refused ({}): wrong email or password, or account locked"
+SIGN_IN_REFUSED = "sign-in refused ({}): wrong email or password, or account locked"
 SIGN_IN: dict[type[errors.QwenfreeError], Rule] = {
     # Several sign-ins from one address meet the WAF (§16.4): a challenge, not a bad password.
     errors.UpstreamChallenged: Rule(
         "challenged", CREDENTIAL, "cooldown_challenged", hard=True, says="sign-in " + CHALLENGED
     ),
     errors.UpstreamRejected: Rule(
-        "dead", CREDENTIAL, None, hard=True, refused=True, says=WRONG_PASSWORD
+        "dead", CREDENTIAL, None, hard=True, refused=True, says=SIGN_IN_REFUSED
     ),
     errors.UpstreamTokenRejected: Rule(
-        "dead", CREDENTIAL, None, hard=True, refused=True, says=WRONG_PASSWORD
+        "dead", CREDENTIAL, None, hard=True, refused=True, says=SIGN_IN_REFUSED
     ),
     errors.QwenfreeError: Rule(
         "signin_failed", CREDENTIAL, "cooldown_failure", hard=True, says="sign-in failed: {}"
