@@ -30,13 +30,6 @@ LIMIT = re.compile(r"\s*(\d+)\s*(?:/|per)\s*(\d*)\s*([a-z]+?)s?\s*", re.IGNORECA
 FREE_SUFFIXES = ("/count_tokens", ":countTokens")  # no upstream call behind them
 
 
-class KeyRateLimited(errors.ClientError):
-    """The caller's key spent its requests for this window."""
-
-    status = 429
-    kind = "rate_limited"
-
-
 class Keys:
     """The configured caller keys and the admin key."""
 
@@ -144,7 +137,7 @@ class RateLimit:
         ends = (index + 1) * self.window
         count = self.store.hit(f"{key_id}:{self.window:g}:{index}", now, ends)
         if count > self.limit:
-            raise KeyRateLimited(
+            raise errors.KeyRateLimited(
                 f"Rate limit reached for this API key ({self.spec})", retry_after=ends - now
             )
 

@@ -39,7 +39,7 @@ from qwenfree.upstream.backend import Backend, Probe
 from qwenfree.upstream.calls import CallRecord
 from qwenfree.upstream.client import UpstreamClient
 from qwenfree.upstream.cookies import parse_header
-from qwenfree.upstream.credentials import CredentialRevoked, TokenKeeper
+from qwenfree.upstream.credentials import TokenKeeper
 from qwenfree.upstream.qwen_backend import QwenBackend
 from qwenfree.upstream.tongyi_backend import TongyiBackend
 
@@ -150,7 +150,7 @@ def verdict(step: str, err: Exception | None, unparsed: Sequence[str]) -> str:
         return "ok"
     if isinstance(err, errors.UpstreamChallenged):
         return "challenged"
-    if isinstance(err, CredentialRevoked) or (
+    if isinstance(err, errors.CredentialRevoked) or (
         step == "refresh" and isinstance(err, errors.UpstreamTokenRejected)
     ):
         return "revoked"

@@ -3,24 +3,38 @@
 Each class carries a neutral ``kind`` and a default HTTP ``status``; dialects turn ``kind`` into
 their own envelope through tables, so nothing here knows a dialect, Flask or requests::
 
-    QwenfreeError
-    ├── ClientError                  the caller's fault; never retried
+    QwenfreeError                    base; .message, .kind, .status, .retry_after
+    ├── ClientError             400  the caller's fault; never retried
     │   ├── InvalidRequest      400
     │   │   └── PromptTooLong   400  the flattened prompt exceeds the upstream's safe size
-    │   ├── Unauthorized        401
+    │   ├── Unauthorized        401  no key, or not one of ours
+    │   │   └── CredentialRejected 401  pass-through: the site refused every credential sent
     │   ├── ModelNotFound       404
-    │   └── PayloadTooLarge     413
-    ├── UpstreamError                talking to chat.qwen.ai failed
+    │   ├── NotFound            404  no such route or resource
+    │   ├── MethodNotAllowed    405
+    │   ├── PayloadTooLarge     413
+    │   ├── KeyRateLimited      429  the caller's key spent its requests for this window
+    │   └── Unimplemented       501  a method the upstream cannot serve (Gemini embeddings)
+    ├── UpstreamError           502  talking to the upstream site failed
     │   ├── UpstreamUnavailable 502  connect error, reset, 5xx
     │   │   ├── UpstreamTimeout 504  connect/read timeout, silence mid-stream
-    │   │   ├── UpstreamChallenged 502  WAF / captcha page; the token backs off for minutes
+    │   │   ├── UpstreamChallenged 502  WAF / captcha page; never retried elsewhere
     │   │   └── UpstreamEmpty   502  the stream ended without an answer
     │   ├── UpstreamRateLimited 429  quota reached; .retry_after
-    │   ├── UpstreamTokenRejected 503  the upstream refused the token (the caller is not at fault)
-    │   ├── UpstreamRejected    400  content policy / request refused upstream
+    │   ├── UpstreamTokenRejected 503  the site refused the token (the caller is not at fault)
+    │   │   └── CredentialRevoked 503  the refresh token itself was refused
+    │   ├── UpstreamRejected    400  request refused upstream
+    │   │   ├── ContentFiltered 400  content policy
+    │   │   ├── ChatBusy        400  the chat still answers an earlier message
+    │   │   └── ChatNotFound    404  the chat or parent a continuation names is gone
     │   ├── UpstreamProtocolError 502  unparseable body, frames out of order
-    │   └── ModelOutputInvalid 502  the model could not produce the required JSON
-    └── NoTokenAvailable        429  every token is cooling down; .retry_after
+    │   └── ModelOutputInvalid  502  the model could not produce the required JSON
+    ├── NoTokenAvailable        429  every credential is cooling down; .retry_after
+    │   └── NoAccountUsable     503  no account can serve and none recovers by itself
+    └── StoreUnavailable        503  the state store (SQLite or Redis) failed
+
+What each upstream failure does to the credential that met it is ``upstream/policy.py``'s
+table; ``tests/test_errors.py`` checks this tree against the classes.
 """
 
 from __future__ import annotations
@@ -60,6 +74,11 @@ class Unauthorized(ClientError):
     kind = "unauthorized"
 
 
+class CredentialRejected(Unauthorized):
+    """Every credential the caller sent was refused by the site (pass-through mode): 401, so
+    clients stop instead of retrying a 503 for minutes."""
+
+
 class ModelNotFound(ClientError):
     status = 404
     kind = "model_not_found"
@@ -78,6 +97,20 @@ class MethodNotAllowed(ClientError):
 class PayloadTooLarge(ClientError):
     status = 413
     kind = "payload_too_large"
+
+
+class KeyRateLimited(ClientError):
+    """The caller's key spent its requests for this window."""
+
+    status = 429
+    kind = "rate_limited"
+
+
+class Unimplemented(ClientError):
+    """A method the upstream cannot serve (Gemini embeddings)."""
+
+    status = 501
+    kind = "unimplemented"
 
 
 class UpstreamError(QwenfreeError):
@@ -117,6 +150,13 @@ class UpstreamTokenRejected(UpstreamError):
     retryable = True
 
 
+class CredentialRevoked(UpstreamTokenRejected):
+    """The refresh token itself was refused: nobody but a person signing in can fix it."""
+
+    kind = "token_revoked"
+    retryable = True  # another of the caller's credentials may still work
+
+
 class UpstreamRejected(UpstreamError):
     status = 400
     kind = "upstream_rejected"
@@ -124,6 +164,20 @@ class UpstreamRejected(UpstreamError):
 
 class ContentFiltered(UpstreamRejected):
     kind = "content_filter"
+
+
+class ChatBusy(UpstreamRejected):
+    """The chat still answers an earlier message ("The chat is in progress"): another chat
+    would take the message."""
+
+    kind = "chat_busy"
+
+
+class ChatNotFound(UpstreamRejected):
+    """The upstream chat or parent node named by a continuation is gone."""
+
+    status = 404
+    kind = "chat_not_found"
 
 
 class UpstreamProtocolError(UpstreamError):
@@ -141,15 +195,14 @@ class NoTokenAvailable(QwenfreeError):
     kind = "no_token"
 
 
-class ChatBusy(UpstreamRejected):
-    """The chat still answers an earlier message ("The chat is in progress"): another chat
-    would take the message."""
+class NoAccountUsable(NoTokenAvailable):
+    """No account can serve and none will recover by itself: an operator must act."""
 
-    kind = "chat_busy"
+    status = 503
 
 
-class ChatNotFound(UpstreamRejected):
-    """The upstream chat or parent node named by a continuation is gone."""
+class StoreUnavailable(QwenfreeError):
+    """The state store (SQLite file or Redis) failed; nothing can be routed without it."""
 
-    status = 404
-    kind = "chat_not_found"
+    status = 503
+    kind = "store_unavailable"

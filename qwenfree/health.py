@@ -9,7 +9,7 @@ from flask import Blueprint, Response
 
 from qwenfree import errors, web
 from qwenfree.upstream.accounts import jwt_exp
-from qwenfree.upstream.credentials import CredentialRevoked, parse
+from qwenfree.upstream.credentials import parse
 from qwenfree.upstream.passthrough import LASTING
 
 bp = Blueprint("health", __name__)
@@ -74,7 +74,7 @@ def token_check() -> Response:
     answer: dict[str, object] = {"live": False, "kind": kind, "expires_at": None}
     try:
         access = st.ops.keeper.access(cred.key, cred) if cred.refresh else cred.raw
-    except CredentialRevoked as err:
+    except errors.CredentialRevoked as err:
         return web.json_response(answer | {"advice": err.message})
     answer["live"] = live = st.service.check_token(access)
     if (exp := jwt_exp(access)) is not None:

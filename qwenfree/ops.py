@@ -27,12 +27,12 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from qwenfree import dialects, meter, web
+from qwenfree import dialects, errors, meter, web
 from qwenfree.auth import Keys, RateLimit, require_user
 from qwenfree.metrics import Metrics
 from qwenfree.series import Series
 from qwenfree.settings import Settings
-from qwenfree.store import REDIS_SCHEMES, Store, StoreUnavailable, open_store
+from qwenfree.store import REDIS_SCHEMES, Store, open_store
 from qwenfree.upstream.accounts import parse_accounts
 from qwenfree.upstream.client import UpstreamClient
 from qwenfree.upstream.credentials import TokenKeeper
@@ -170,7 +170,9 @@ def install(app: Flask, ops: Ops) -> None:
 
     def _store_failed(exc: Exception) -> Response:
         log.error("the state store failed: %s", exc)
-        return web.error_response(StoreUnavailable("The gateway's state store is unavailable"))
+        return web.error_response(
+            errors.StoreUnavailable("The gateway's state store is unavailable")
+        )
 
     app.register_error_handler(sqlite3.Error, _store_failed)
     if ops.store is not None and ops.settings.store.startswith(REDIS_SCHEMES):

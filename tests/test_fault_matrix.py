@@ -27,7 +27,6 @@ from google import genai
 from google.genai import errors as genai_errors
 
 from qwenfree import dialects, errors
-from qwenfree.upstream.passthrough import CredentialRejected
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
 from tests.models import MODEL
@@ -168,13 +167,13 @@ FAULTS = {
     # pass-through: the caller's own credential was refused -> the caller's 401
     "http-401-body": Fault(
         lambda: fu.http_error(401, b'{"detail":"Could not validate credentials"}'),
-        CredentialRejected,
+        errors.CredentialRejected,
     ),
-    "http-401-empty": Fault(status_without_body(401), CredentialRejected),
+    "http-401-empty": Fault(status_without_body(401), errors.CredentialRejected),
     "http-403-body": Fault(
-        lambda: fu.http_error(403, b'{"detail":"Forbidden"}'), CredentialRejected
+        lambda: fu.http_error(403, b'{"detail":"Forbidden"}'), errors.CredentialRejected
     ),
-    "http-403-empty": Fault(status_without_body(403), CredentialRejected),
+    "http-403-empty": Fault(status_without_body(403), errors.CredentialRejected),
     "http-429-body": Fault(
         lambda: fu.http_error(429, b'{"detail":"slow down"}', headers={"Retry-After": "7"}),
         errors.UpstreamRateLimited,

@@ -19,20 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from qwenfree import errors
-
 # A cooldown that only an operator (or a successful sign-in) ends: the year 9999, which every
 # backend stores exactly (unlike float infinity).
 FOREVER = 253402300799.0
 Counters = dict[str, float | str]
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-
-
-class StoreUnavailable(errors.QwenfreeError):
-    """The state store (SQLite file or Redis) failed; nothing can be routed without it."""
-
-    status = 503
-    kind = "store_unavailable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from qwenfree import errors
 from qwenfree.settings import Settings
 from qwenfree.store import FOREVER, AccountRecord, Cooldown, Store
-from qwenfree.upstream import qwen_auth
+from qwenfree.upstream import policy, qwen_auth
 from qwenfree.upstream.accounts import Lease
 from qwenfree.upstream.client import UpstreamClient
-from qwenfree.upstream.credentials import CredentialRevoked, TokenKeeper, parse
+from qwenfree.upstream.credentials import TokenKeeper, parse
 
 log = logging.getLogger(__name__)
 POLL = 0.1
@@ -55,11 +55,15 @@ class AccountTokens:
     def _record(self, account: str) -> AccountRecord | None:
         raise NotImplementedError
 
-    def challenged(self, account: str, what: str) -> None:
-        """A captcha or block page: never dead (a person can clear it), cooled for minutes,
-        with what the operator can do about it on the admin page."""
-        until = self.clock() + self.settings.cooldown_challenged
-        self.bench(account, "*", until, "challenged", what + CHALLENGE_ADVICE)
+    def benched(
+        self, account: str, capability: str, rule: policy.Rule, err: errors.QwenfreeError
+    ) -> None:
+        """Bench as a failure-policy row says (a challenge adds what the operator can do)."""
+        seconds = rule.duration(err, self.settings, attended=True)
+        until = FOREVER if seconds == float("inf") else self.clock() + seconds
+        advice = CHALLENGE_ADVICE if rule.kind == "challenged" else ""
+        reason = rule.says.format(err.message) + advice
+        self.bench(account, rule.capability(capability), until, rule.kind, reason)
 
     def bench(self, account: str, capability: str, until: float, kind: str, reason: str) -> None:
         log.warning("account %s benched (%s, %s): %s", alias(account), kind, capability, reason)
@@ -84,7 +88,7 @@ class AccountTokens:
         cred = parse(str(record.token))
         try:
             return self.keeper.access(cred.key, cred, stale)
-        except CredentialRevoked as err:
+        except errors.CredentialRevoked as err:
             if record.email and record.password:  # the session ended: sign in again
                 return self.refresh(record, record.token, forced=True)
             self._refresh_failed(record.id, err)
@@ -92,7 +96,8 @@ class AccountTokens:
             self._refresh_failed(record.id, err)
         return None
 
-    def _rejected(self, lease: Lease) -> None:
+    def _rejected(self, lease: Lease, rule: policy.Rule, err: errors.QwenfreeError) -> None:
+        """Refresh first (a refresh token, or a sign-in): one more try; else bench by ``rule``."""
         record = self._record(str(lease.account_id))
         if record is not None and record.token and parse(record.token).refresh:
             if self._refreshed(record, lease.token):
@@ -102,14 +107,7 @@ class AccountTokens:
             if self.refresh(record, lease.token, forced=True):
                 lease.retry = True
             return
-        self.bench(
-            str(lease.account_id),
-            "*",
-            FOREVER,
-            "dead",
-            "chat.qwen.ai rejected the token (expired or signed out); add a fresh token, "
-            "or the account's email and password so it can sign in by itself",
-        )
+        self.benched(str(lease.account_id), lease.capability, rule, err)
 
     def refresh(self, record: AccountRecord, stale: str | None, forced: bool = False) -> str | None:
         """Sign in again, once per account however many requests ask at the same time."""
@@ -163,24 +161,10 @@ class AccountTokens:
         raise errors.UpstreamUnavailable("other sign-ins are still being spaced out; try again")
 
     def _refresh_failed(self, account: str, err: errors.QwenfreeError) -> None:
-        if isinstance(err, CredentialRevoked):
-            self.bench(account, "*", FOREVER, "dead", err.message)
-        elif isinstance(err, errors.UpstreamChallenged):
-            self.challenged(account, f"the token refresh met an anti-bot check ({err})")
-        else:
-            until = self.clock() + self.settings.cooldown_failure
-            self.bench(account, "*", until, "failing", f"token refresh failed: {err.message}")
+        self.benched(account, "*", policy.rule(err, policy.REFRESH), err)
 
     def _sign_in_failed(self, account: str, err: errors.QwenfreeError) -> None:
-        now = self.clock()
-        if isinstance(err, errors.UpstreamChallenged):
-            self.challenged(account, f"sign-in met an anti-bot check ({err})")
-        elif isinstance(err, errors.UpstreamRejected | errors.UpstreamTokenRejected):
-            reason = f"sign-in refused ({err.message}): wrong email or password, or account locked"
-            self.bench(account, "*", FOREVER, "dead", reason)
-        else:
-            until = now + self.settings.cooldown_failure
-            self.bench(account, "*", until, "signin_failed", f"sign-in failed: {err.message}")
+        self.benched(account, "*", policy.rule(err, policy.SIGN_IN), err)
 
     def _await_sign_in(self, account: str, stale: str | None) -> str | None:
         """Another process is signing this account in: wait for its token."""

@@ -47,46 +47,67 @@ def mask(token: str) -> str:
 
 
 class TokenHealth:
+    """Cooldowns of the caller's credentials (pass-through), per worker, in memory: hard ones
+    per capability (``*``: every capability), soft ones per credential."""
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._hard: dict[str, float] = {}  # digest -> cooling until
-        self._soft: dict[str, float] = {}
+        self._hard: dict[tuple[str, str], float] = {}  # (digest, capability) -> cooling until
+        self._soft: dict[str, float] = {}  # digest -> tried last until
         self._refused: set[str] = set()  # hard-cooled because the site refused them
         self._turn = itertools.count()
 
-    def order(self, tokens: Sequence[str]) -> list[str]:
+    def order(self, tokens: Sequence[str], capability: str = "*") -> list[str]:
         """Tokens to try, round-robin, healthy first; raise when all are in a hard cooldown."""
         now = self._clock()
         start = next(self._turn) % len(tokens)
         rotated = list(tokens[start:]) + list(tokens[:start])
         with self._lock:
-            usable = [t for t in rotated if self._hard.get(digest(t), 0.0) <= now]
+            until = {t: self._until(digest(t), capability) for t in rotated}
+            usable = [t for t in rotated if until[t] <= now]
             if not usable:
                 if all(digest(t) in self._refused for t in tokens):
                     raise errors.Unauthorized(
                         "chat.qwen.ai refused the credential minutes ago; send a fresh one "
                         "(the refresh_token cookie lasts: see /token/check)"
                     )
-                wait = min(self._hard[digest(t)] for t in tokens) - now
                 raise errors.NoTokenAvailable(
                     "Every upstream token is cooling down after a rate limit or rejection",
-                    retry_after=max(1.0, wait),
+                    retry_after=max(1.0, min(until.values()) - now),
                 )
             usable.sort(key=lambda t: self._soft.get(digest(t), 0.0) > now)
         return usable
 
-    def cool(self, token: str, seconds: float, *, hard: bool, refused: bool = False) -> None:
-        """Bench a token for ``seconds`` (hard: skipped; soft: tried last; refused: the site
-        said it is not valid, which is the caller's to fix)."""
-        now = self._clock()
+    def _until(self, key: str, capability: str) -> float:
+        return max(self._hard.get((key, "*"), 0.0), self._hard.get((key, capability), 0.0))
+
+    def cool(
+        self,
+        token: str,
+        seconds: float,
+        *,
+        hard: bool,
+        refused: bool = False,
+        capability: str = "*",
+    ) -> None:
+        """Bench a token for ``seconds`` (hard: skipped, for ``capability`` or every one;
+        soft: tried last; refused: the site said it is not valid, which is the caller's to
+        fix)."""
+        now, key = self._clock(), digest(token)
         with self._lock:
-            table = self._hard if hard else self._soft
-            for key in [k for k, until in table.items() if until <= now]:
-                del table[key]  # keep the tables as small as the set of sick tokens
-                self._refused.discard(key)
-            table[digest(token)] = now + seconds
-            (self._refused.add if refused else self._refused.discard)(digest(token))
+            # Keep the tables as small as the set of sick tokens.
+            for gone in [k for k, end in self._hard.items() if end <= now]:
+                del self._hard[gone]
+                if gone[1] == "*":
+                    self._refused.discard(gone[0])
+            for gone_key in [k for k, end in self._soft.items() if end <= now]:
+                del self._soft[gone_key]
+            if hard:
+                self._hard[(key, capability)] = now + seconds
+            else:
+                self._soft[key] = now + seconds
+            (self._refused.add if refused else self._refused.discard)(key)
 
     def recover(self, token: str) -> None:
         """Forget a token's soft failures after it served an answer."""

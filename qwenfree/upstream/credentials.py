@@ -38,13 +38,6 @@ LOCK_WAIT = 10.0  # how long a worker waits for another's refresh
 POLL = 0.1
 
 
-class CredentialRevoked(errors.UpstreamTokenRejected):
-    """The refresh token itself was refused: nobody but a person signing in can fix it."""
-
-    kind = "token_revoked"
-    retryable = True  # another of the caller's credentials may still work
-
-
 @dataclass(frozen=True)
 class Credential:
     raw: str = field(repr=False)
@@ -216,7 +209,7 @@ class TokenKeeper:
             tokens = qwen_auth.refresh(self.client, self.auth_url, str(pair.refresh))
         except errors.UpstreamTokenRejected as err:
             self.on_refresh("revoked")
-            raise CredentialRevoked(
+            raise errors.CredentialRevoked(
                 f"chat.qwen.ai refused the refresh token ({err.message}): the session was "
                 "signed out or expired. Sign in at chat.qwen.ai and copy a fresh refresh_token "
                 "cookie"

@@ -15,18 +15,15 @@ from collections.abc import Iterator, Sequence
 
 from qwenfree import errors
 from qwenfree.settings import Settings
+from qwenfree.upstream import policy
 from qwenfree.upstream.accounts import Lease, TokenHealth, jwt_exp, mask
-from qwenfree.upstream.credentials import Credential, CredentialRevoked, TokenKeeper, parse
+from qwenfree.upstream.credentials import Credential, TokenKeeper, parse
 
 LASTING = (
     "Send a credential that lasts: the refresh_token cookie of chat.qwen.ai "
     "(developer tools -> Application -> Cookies -> https://chat.qwen.ai -> refresh_token) as "
     "'refresh_token=<value>', or the whole Cookie header of a signed-in page"
 )
-
-
-class CredentialRejected(errors.Unauthorized):
-    """Every credential the caller sent was refused by the site."""
 
 
 class ClientTokens:
@@ -60,13 +57,13 @@ class ClientTokens:
         when the site refused every one of them."""
         refused: list[str] = []
         tried = 0
-        for raw in self.health.order(tokens):
+        for raw in self.health.order(tokens, capability):
             cred, stale = parse(raw), None
             while True:
                 try:
                     access = self.keeper.access(cred.key, cred, stale)
-                except CredentialRevoked as err:
-                    self.health.cool(raw, self.settings.cooldown_rejected, hard=True, refused=True)
+                except errors.CredentialRevoked as err:
+                    self._bench(raw, err, capability)
                     refused.append(f"{cred.kind} {mask(raw)}: {err.message}")
                     tried += 1
                     break
@@ -81,7 +78,7 @@ class ClientTokens:
                     refused.append(_refused(cred))
                 break
         if tried and len(refused) == tried:
-            raise CredentialRejected(
+            raise errors.CredentialRejected(
                 "chat.qwen.ai rejected the credential"
                 + ("s" if tried > 1 else "")
                 + ": "
@@ -91,20 +88,26 @@ class ClientTokens:
             )
 
     def report(self, lease: Lease, err: errors.QwenfreeError) -> None:
-        """Bench the credential as long as the failure says."""
-        s, raw = self.settings, lease.credential or lease.token
-        if isinstance(err, errors.UpstreamTokenRejected):
-            if parse(raw).refresh and not lease.refreshed:
-                lease.retry = lease.refreshed = True
-                return
-            lease.rejected = True
-            self.health.cool(raw, s.cooldown_rejected, hard=True, refused=True)
-        elif isinstance(err, errors.UpstreamRateLimited):
-            self.health.cool(raw, err.retry_after or s.cooldown_rate_limited, hard=True)
-        elif isinstance(err, errors.UpstreamChallenged):
-            self.health.cool(raw, s.cooldown_challenged, hard=True)
-        elif isinstance(err, errors.UpstreamUnavailable):
-            self.health.cool(raw, s.cooldown_failure, hard=False)
+        """Bench the credential as the failure-policy table says (policy.py)."""
+        rule = policy.rule(err)
+        raw = lease.credential or lease.token
+        if rule.scope == policy.NOBODY:
+            return
+        if rule.refresh_first and parse(raw).refresh and not lease.refreshed:
+            lease.retry = lease.refreshed = True  # leases() refreshes it and tries once more
+            return
+        lease.rejected = rule.refused
+        self._bench(raw, err, lease.capability)
+
+    def _bench(self, raw: str, err: errors.QwenfreeError, capability: str) -> None:
+        rule = policy.rule(err)
+        self.health.cool(
+            raw,
+            rule.duration(err, self.settings, attended=False),
+            hard=rule.hard,
+            refused=rule.refused,
+            capability=rule.capability(capability),
+        )
 
     def succeeded(self, lease: Lease) -> None:
         self.health.recover(lease.credential or lease.token)

@@ -29,7 +29,7 @@ from typing import Any
 from qwenfree import errors
 from qwenfree.settings import Settings
 from qwenfree.store import AccountRecord, Cooldown, Counters, Store
-from qwenfree.upstream import owners
+from qwenfree.upstream import owners, policy
 from qwenfree.upstream.account_tokens import AccountTokens, alias
 from qwenfree.upstream.accounts import AccountSpec, Lease, fingerprint, jwt_exp
 from qwenfree.upstream.client import UpstreamClient
@@ -39,21 +39,6 @@ log = logging.getLogger(__name__)
 POLL = 0.1  # seconds between looks for a free slot while every account is busy
 REAP_EVERY = 1.0  # at most this often, a wait for a slot first drops dead processes' leases
 USABLE = ("ready", "failing", "busy")  # states that can serve (busy: once a slot frees)
-# Failures that say something about the account; the rest (content refused, bad input, a
-# model that broke JSON mode) are the request's own and leave the account alone.
-ACCOUNT_FAULTS = (
-    errors.UpstreamRateLimited,
-    errors.UpstreamChallenged,
-    errors.UpstreamTokenRejected,
-    errors.UpstreamUnavailable,
-    errors.UpstreamProtocolError,
-)
-
-
-class NoAccountUsable(errors.NoTokenAvailable):
-    """No account can serve and none will recover by itself: an operator must act."""
-
-    status = 503
 
 
 @dataclass(frozen=True)
@@ -151,27 +136,20 @@ class AccountPool(AccountTokens):
             soft = soft or lease.soft
 
     def report(self, lease: Lease, err: errors.QwenfreeError) -> None:
-        """Bench the account as long as the failure says (see the module docstring)."""
-        s, now, account = self.settings, self.clock(), str(lease.account_id)
-        if not isinstance(err, ACCOUNT_FAULTS):
-            lease.soft = True
+        """Bench the account as the failure-policy table says (policy.py)."""
+        rule, now, account = policy.rule(err), self.clock(), str(lease.account_id)
+        if rule.counted:
+            note = f"{err.kind}: {err.message}"[:300]
+            self.store.bump(
+                "account:" + account, {"failures": 1}, {"last_error": note, "last_error_at": now}
+            )
+        lease.soft = not rule.hard or rule.scope == policy.NOBODY
+        if rule.scope == policy.NOBODY:
             return
-        note = f"{err.kind}: {err.message}"[:300]
-        self.store.bump(
-            "account:" + account, {"failures": 1}, {"last_error": note, "last_error_at": now}
-        )
-        if isinstance(err, errors.UpstreamRateLimited):
-            until = now + (err.retry_after or s.cooldown_rate_limited)
-            self.bench(account, lease.capability, until, "rate_limited", err.message)
-        elif isinstance(err, errors.UpstreamChallenged):
-            self.challenged(account, err.message)
-        elif isinstance(err, errors.UpstreamTokenRejected):
-            self._rejected(lease)
-        elif isinstance(err, errors.UpstreamUnavailable):
-            self.bench(account, "*", now + s.cooldown_failure, "failing", err.message)
-            lease.soft = True
+        if rule.refresh_first:
+            self._rejected(lease, rule, err)
         else:
-            lease.soft = True
+            self.benched(account, lease.capability, rule, err)
 
     def succeeded(self, lease: Lease) -> None:
         if lease.failing:  # it was on probation when leased: that is over now
@@ -270,8 +248,8 @@ class AccountPool(AccountTokens):
                 retry_after=wait,
             )
         if not states:
-            return NoAccountUsable("No upstream account is configured (QWENFREE_ACCOUNTS)")
-        return NoAccountUsable(
+            return errors.NoAccountUsable("No upstream account is configured (QWENFREE_ACCOUNTS)")
+        return errors.NoAccountUsable(
             "No upstream account can serve: "
             + "; ".join(f"{s.alias}: {s.reason}" for s in states)[:500]
         )

@@ -20,20 +20,43 @@ from qwenfree.upstream.site import Site
 
 NAME = "chat.qwen.ai"
 USER_AGENT = BrowserProfile().user_agent
-RATE_LIMIT_CODES = {
-    "RateLimited",
-    "ParallelLimited",
-    "Too_Many_Requests",
-    "quotaLimited",
-    "ExceedLimit",
-    "quota_exhausted",
-}
 REFRESH_PATH = "/api/v2/auths/refresh"  # on the auth host (QWENFREE_AUTH_URL)
-GONE_CODES = {"Not_Found", "CHAT_NOT_FOUND", "PARENT_NOT_FOUND"}
-# An expired, invalid or revoked credential (§16.2): refresh or sign in, never a generic 502.
-TOKEN_CODES = {"Unauthorized", "UNAUTHORIZED", "TokenExpired", "InvalidToken"}
-TOKEN_DETAILS = ("token has expired", "invalid token", "令牌已撤销", "令牌已过期")
-FILTER_CODES = {"data_inspection_failed"}
+# The site's business codes (§11.1, §16.2, §16.6), looked up exactly. One test per row.
+CODES: dict[str, type[errors.QwenfreeError]] = {
+    "RateLimited": errors.UpstreamRateLimited,  # a daily quota; data.num says how many hours
+    "ParallelLimited": errors.UpstreamRateLimited,
+    "Too_Many_Requests": errors.UpstreamRateLimited,
+    "quotaLimited": errors.UpstreamRateLimited,
+    "ExceedLimit": errors.UpstreamRateLimited,
+    "quota_exhausted": errors.UpstreamRateLimited,
+    # An expired, invalid or revoked credential: refresh or sign in, never a generic 502.
+    "Unauthorized": errors.UpstreamTokenRejected,
+    "UNAUTHORIZED": errors.UpstreamTokenRejected,
+    "TokenExpired": errors.UpstreamTokenRejected,
+    "InvalidToken": errors.UpstreamTokenRejected,
+    "data_inspection_failed": errors.ContentFiltered,
+    "Not_Found": errors.ChatNotFound,
+    "CHAT_NOT_FOUND": errors.ChatNotFound,
+    "PARENT_NOT_FOUND": errors.ChatNotFound,
+    "Bad_Request": errors.UpstreamRejected,
+    "RequestValidationError": errors.UpstreamRejected,
+    "invalid_input": errors.UpstreamRejected,
+    "internal_error": errors.UpstreamUnavailable,
+}
+# Codes too general to say what failed: the site words the failure only in its details.
+GENERAL_CODES = {"", "Bad_Request", "internal_error"}
+# Free-text details that decide beside a general or unknown code, first match wins ("*": any
+# such code). The only substring tests on a business error. One test per row.
+DETAILS: tuple[tuple[str, str, type[errors.QwenfreeError]], ...] = (
+    ("*", "quota", errors.UpstreamRateLimited),  # internal_error "Allocated quota exceeded"
+    ("*", "upper limit", errors.UpstreamRateLimited),  # "…upper limit for today's usage."
+    ("*", "token has expired", errors.UpstreamTokenRejected),  # §16.2
+    ("*", "invalid token", errors.UpstreamTokenRejected),
+    ("*", "令牌已撤销", errors.UpstreamTokenRejected),  # revoked: "…请重新登录" (§16.3)
+    ("*", "令牌已过期", errors.UpstreamTokenRejected),
+    ("Bad_Request", "in progress", errors.ChatBusy),  # "The chat is in progress" (§16.6)
+    ("Bad_Request", "internal error", errors.UpstreamUnavailable),  # transient (§11.1)
+)
 END_PHASES = ("answer", "image_gen", "image_edit_tool")
 
 # Substrings that identify an anti-bot page (HTML or JSON). One table, one test per row.
@@ -146,23 +169,17 @@ def business_error(body: Mapping[str, Any]) -> errors.QwenfreeError | None:
 
 
 def coded_error(code: str, details: str, num: Any = None) -> errors.QwenfreeError:
-    """Map an upstream error code (and its details) to our error class."""
+    """Map an upstream error code (and, beside a general code, its details) to our error."""
     said = f"chat.qwen.ai: {code or 'error'}" + (f": {details}" if details else "")
-    lowered = details.lower()
-    if code in RATE_LIMIT_CODES or "quota" in lowered or "upper limit" in lowered:
+    cls = CODES.get(code)
+    if cls is None or code in GENERAL_CODES:
+        lowered = details.lower()
+        found = (c for on, words, c in DETAILS if on in ("*", code) and words in lowered)
+        cls = next(found, cls or errors.UpstreamUnavailable)
+    if cls is errors.UpstreamRateLimited:
         hours = num if isinstance(num, int | float) and num > 0 else None
-        return errors.UpstreamRateLimited(said, retry_after=hours * 3600 if hours else None)
-    if code in TOKEN_CODES or any(d in lowered for d in TOKEN_DETAILS):
-        return errors.UpstreamTokenRejected(said)
-    if code in FILTER_CODES:
-        return errors.ContentFiltered(said)
-    if code in GONE_CODES:
-        return errors.ChatNotFound(said)
-    if code == "Bad_Request" and "in progress" in lowered:  # §16.6: busy with an answer
-        return errors.ChatBusy(said)
-    if code == "Bad_Request" and "internal error" not in lowered:
-        return errors.UpstreamRejected(said)
-    return errors.UpstreamUnavailable(said)
+        return cls(said, retry_after=hours * 3600 if hours else None)
+    return cls(said)
 
 
 def page_error(text: str) -> errors.QwenfreeError:

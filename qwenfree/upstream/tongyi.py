@@ -27,9 +27,18 @@ DELETE_SESSION = "/dialog/session/delete"
 LIST_SESSIONS = "/dialog/session/list"
 LONG_TICKET = 100  # longer tickets are login_aliyunid_ticket, shorter tongyi_sso_ticket
 MODELS = ("qwen3-235b-a22b", "qwen3-coder-plus", "qwen3-30b-a3b", "qwen-max-latest")
-GONE_CODES = ("NOT_FOUND", "NOT_EXIST")
-AUTH_CODES = ("LOGIN", "AUTH", "TOKEN", "TICKET", "SESSION_EXPIRED")
-LIMIT_CODES = ("LIMIT", "QUOTA", "FREQUENT", "TOO_MANY")
+# Tongyi's errorCode values, looked up exactly (a code this table lacks is a 502 that benches
+# nothing for long). The reference names none of the site's own codes: these are the ones the
+# fake and the old substring table used, each a guess. One test per row.
+CODES: dict[str, type[errors.QwenfreeError]] = {
+    "NOT_LOGIN": errors.UpstreamTokenRejected,
+    "SESSION_EXPIRED": errors.UpstreamTokenRejected,
+    "REQUEST_LIMIT": errors.UpstreamRateLimited,
+    "NOT_FOUND": errors.ChatNotFound,
+    "NOT_EXIST": errors.ChatNotFound,
+    "INVALID_PARAM": errors.UpstreamRejected,  # upstream-tongyi.md §5 (a stream-mode report)
+    "SYSTEM_ERROR": errors.UpstreamUnavailable,
+}
 
 
 def site(settings: Settings) -> Site:
@@ -126,14 +135,7 @@ def business_error(body: Mapping[str, Any]) -> errors.QwenfreeError | None:
 
 def coded_error(code: str, message: str) -> errors.QwenfreeError:
     said = f"Tongyi: {code or 'error'}" + (f": {message}" if message else "")
-    upper = code.upper()
-    if any(word in upper for word in GONE_CODES):
-        return errors.ChatNotFound(said)
-    if any(word in upper for word in AUTH_CODES):
-        return errors.UpstreamTokenRejected(said)
-    if any(word in upper for word in LIMIT_CODES):
-        return errors.UpstreamRateLimited(said)
-    return errors.UpstreamUnavailable(said)
+    return CODES.get(code, errors.UpstreamUnavailable)(said)
 
 
 class TongyiParser:

@@ -24,13 +24,6 @@ bp = Blueprint("gemini", __name__)
 DIALECT = translate.DIALECT
 
 
-class Unimplemented(errors.ClientError):
-    """A Gemini method the upstream cannot serve (embeddings)."""
-
-    status = 501
-    kind = "unimplemented"
-
-
 def caller_tokens() -> list[str]:
     """Upstream tokens from ``x-goog-api-key``, ``?key=`` or ``Authorization: Bearer``."""
     raw = request.headers.get("x-goog-api-key") or request.args.get("key") or ""
@@ -131,7 +124,7 @@ def count_tokens(model: str) -> Response:
 
 
 def embed(model: str) -> Response:
-    raise Unimplemented(
+    raise errors.Unimplemented(
         "Embeddings are not available: chat.qwen.ai has no embedding models "
         f"(asked for '{model}'). Use a dedicated embedding service."
     )
