@@ -92,8 +92,8 @@ doctor: $(RUNTIME_STAMP) ## check each call the gateway needs against the site (
 # core dialect files against the legacy (mid-2026) fake, so the older site's shapes (v1 sign-in,
 # HTTP 4xx errors, v1 task status) stay covered. PYTEST_ARGS narrows the first pass and skips
 # the second; QWENFREE_FAKE_MODE=legacy (read by tests/conftest.py only) runs any selection
-# against the legacy fake: `QWENFREE_FAKE_MODE=legacy make test PYTEST_ARGS=tests/test_drawing.py`.
-LEGACY_TESTS := tests/test_openai.py tests/test_anthropic.py tests/test_gemini.py tests/test_tools.py
+# against the legacy fake: `QWENFREE_FAKE_MODE=legacy make test PYTEST_ARGS=tests/api/test_drawing.py`.
+LEGACY_TESTS := tests/api/test_openai.py tests/api/test_anthropic.py tests/api/test_gemini.py tests/unit/test_tools.py
 
 test: $(DEV_STAMP) ## run the test suite (PYTEST_ARGS="-k sse -x" to narrow)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -102,7 +102,7 @@ ifeq ($(strip $(PYTEST_ARGS)),)
 endif
 
 screenshots: $(DEV_STAMP) ## retake docs/screenshots/ (every page, both themes and languages; needs chromium)
-	$(BIN)/python -m tests.screenshots docs/screenshots
+	$(BIN)/python -m tests.support.screenshots docs/screenshots
 
 # Starts the bench fake and gunicorn itself (free ports); other load on the machine shows in the
 # report's "other load" columns, so run it on a quiet machine. BENCH_ARGS is passed on.
