@@ -23,8 +23,9 @@ from qwenfree import heartbeats
 from qwenfree.events import TextDelta
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
-from tests.e2e.test_smoke import served  # noqa: F401 - the gunicorn fixture, reused
+from tests.support import sse
 from tests.support.models import MODEL
+from tests.support.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,8 @@ def open_fds(pid: int) -> int:
 ABORTS = 1000
 
 
-def test_a_thousand_aborted_streams_leave_no_upstream_connection_open(served, fake):  # noqa: F811
-    url, proc, _ = served
+def test_a_thousand_aborted_streams_leave_no_upstream_connection_open(served, fake):
+    url, proc = served.url, served.proc
     fake.enqueue(*[fu.infinite(delay=0.02, max_seconds=30) for _ in range(ABORTS)])
     worker = worker_pid(proc.pid)
     requests.get(url + "/healthz", timeout=5)
@@ -177,19 +178,10 @@ def test_the_heartbeat_pump_reads_only_a_bounded_distance_ahead_of_a_stalled_cli
     assert next(events) == TextDelta("first")
     assert next(events) == TextDelta("x" * 100)  # the pump is running
     # An unbounded pump would have read all 100,000 events (10 MB) by now.
-    assert not wait_for(lambda: pulled[0] == total, 1.0)
+    assert not wait_until(lambda: pulled[0] == total, 1.0)
     assert pulled[0] <= heartbeats.MAX_AHEAD + 3
     events.close()  # the client hangs up while the pump waits on a full queue
     assert closed.wait(5), "the pump never closed the upstream"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.mark.parametrize("route", list(ROUTES.values()), ids=list(ROUTES))
@@ -212,18 +204,14 @@ def test_a_client_that_pauses_mid_stream_still_gets_the_whole_answer(
         first = raw.read(64)
         time.sleep(1.5)  # a reader that stalls: the gateway must wait for it, not drop data
         rest = raw.read()
-    text = "".join(stream_text(route.name, (first + rest).decode()))
+    text = "".join(stream_text(route.name, first + rest))
     assert text == "".join(pieces)
     assert fake.wait_until(lambda: fake.active_streams == 0)
 
 
-def stream_text(dialect: str, wire: str) -> Iterator[str]:
+def stream_text(dialect: str, wire: bytes) -> Iterator[str]:
     """The answer text in a raw SSE stream of the given dialect."""
-    for block in wire.replace("\r\n", "\n").split("\n\n"):
-        data = "".join(x[6:] for x in block.split("\n") if x.startswith("data: "))
-        if not data or data == "[DONE]":
-            continue
-        obj = json.loads(data)
+    for _, obj in sse.events(wire):
         if dialect == "openai":
             yield from ((c["delta"].get("content") or "") for c in obj["choices"])
         elif dialect == "anthropic":

@@ -35,7 +35,6 @@ from qwenfree.settings import Settings
 from qwenfree.tools.parser import Call, CallParser
 from qwenfree.tools.protocol import CLOSE
 from tests.conftest import TOKEN
-from tests.e2e.test_smoke import served  # noqa: F401  (a fixture: gunicorn + gevent, one worker)
 from tests.fake_upstream import PNG
 from tests.support.models import MODEL
 
@@ -450,11 +449,11 @@ def fuzz_one(url: str, valid: dict[str, Any], seen: dict[int, int]) -> None:
     check()
 
 
-def test_fuzzed_bodies_on_every_dialect_get_no_5xx_and_no_worker_restart(served, fake):  # noqa: F811
+def test_fuzzed_bodies_on_every_dialect_get_no_5xx_and_no_worker_restart(served, fake):
     """Nasty JSON anywhere in rich valid bodies, over HTTP to gunicorn's gevent worker: never a
     5xx, never a worker killed or restarted. The only 5xx allowed is the model's: JSON mode
     asked for a shape the fake's fixed answer does not have (502 invalid_model_output)."""
-    url, proc, log = served
+    url, proc = served.url, served.proc
     fake.default_text = '{"a": 1}'
     before = worker_pids(proc.pid)
     statuses: dict[str, dict[int, int]] = {}
@@ -464,8 +463,7 @@ def test_fuzzed_bodies_on_every_dialect_get_no_5xx_and_no_worker_restart(served,
     took = time.monotonic() - started
     print(f"fuzz: {took:.1f} s, statuses {statuses}")
     assert worker_pids(proc.pid) == before, "the worker was restarted"
-    log.seek(0)
-    output = log.read()
+    output = served.output()
     assert output.count("Booting worker") == 1 and "WORKER TIMEOUT" not in output, output
     assert requests.get(url + "/healthz", timeout=2).ok
 
@@ -473,11 +471,11 @@ def test_fuzzed_bodies_on_every_dialect_get_no_5xx_and_no_worker_restart(served,
 WRONG_TYPES = [None, 7, "x", [], {"x": 1}]  # deeper nesting is refused up front (bounds.py)
 
 
-def test_every_node_of_every_dialect_takes_every_wrong_type_without_a_5xx(served, fake):  # noqa: F811
+def test_every_node_of_every_dialect_takes_every_wrong_type_without_a_5xx(served, fake):
     """The systematic half of the fuzz: each node of each rich body in turn replaced by each
     JSON type, one at a time, so every field's type check is reached past the fields before
     it. ~1,500 requests to one gunicorn + gevent worker (~15 s)."""
-    url, proc, log = served
+    url, proc = served.url, served.proc
     fake.default_text = '{"a": 1}'
     before = worker_pids(proc.pid)
     headers = {"Authorization": "Bearer " + TOKEN, "x-goog-api-key": TOKEN}

@@ -4,10 +4,6 @@ gunicorn workers sharing one account pool and one set of metrics."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
-from tests.support.accounts import USER, USER_KEY, chat, free_port, keyed, tokens, used_tokens
+from tests.support.accounts import USER, USER_KEY, chat, keyed, tokens, used_tokens
 from tests.support.models import MODEL
+from tests.support.served import start_gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = {"Authorization": "Bearer " + TOKEN}
@@ -123,13 +120,11 @@ def test_server_mode_metrics_show_account_states_and_refreshes(
 def workers(fake, tmp_path):
     """gunicorn with two workers, server-held accounts on one SQLite file, multiprocess
     metrics; yields (url, accounts)."""
-    port, accounts = free_port(), tokens(2)
+    accounts = tokens(2)
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     (metrics_dir / "counter_99999.db").write_bytes(b"stale")  # an earlier run's leftovers
     env = {
-        **os.environ,
-        "PORT": str(port),
         "WEB_CONCURRENCY": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "QWENFREE_UPSTREAM_URL": fake.url,
@@ -139,37 +134,13 @@ def workers(fake, tmp_path):
         "QWENFREE_DATA_DIR": str(tmp_path / "data"),
         "QWENFREE_GRACEFUL_TIMEOUT": "5",
     }
-    log = (tmp_path / "gunicorn.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    served = start_gunicorn(env, tmp_path / "gunicorn.log", ready="/readyz")
     try:
-        _wait_ready(url, proc, log)
-        yield url, accounts, metrics_dir
+        yield served.url, accounts, metrics_dir
     finally:
-        proc.terminate()
-        proc.wait(15)
-        log.seek(0)
-        output = log.read()
-        log.close()
+        served.stop(15)
+        output = served.output()
         assert "Traceback" not in output and "MonkeyPatchWarning" not in output, output
-
-
-def _wait_ready(url, proc, log) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if requests.get(url + "/readyz", timeout=5).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.1)
-    log.seek(0)
-    pytest.fail("gunicorn did not start:\n" + log.read())
 
 
 def served_by(metrics_dir: Path) -> dict[str, float]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from tests import fake_tongyi as ft
 from tests import fake_upstream as fu
 from tests.conftest import Gateway
 from tests.support.models import MODEL
+from tests.support.waiting import wait_until
 
 JWT = fu.mint_token()
 TICKET = "tongyi-sso-ticket-0001"
@@ -230,16 +230,7 @@ def test_sessions_are_deleted_after_the_ttl(backend, start_gateway, settings, to
     gateway = start_gateway(configured)
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=backend.token, max_retries=0)
     client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
-    assert _wait(lambda: len(backend.deleted()) == 1)
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    assert wait_until(lambda: len(backend.deleted()) == 1)
 
 
 def test_a_mixed_list_falls_over_between_sites(fake, tongyi_server, start_gateway, settings):

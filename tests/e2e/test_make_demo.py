@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.test_smoke import free_port
 from tests.support.models import MODEL
+from tests.support.served import answers, free_port
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -47,14 +48,8 @@ def ports_env() -> tuple[int, int, dict[str, str]]:
 
 
 def wait_up(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.2)
-    pytest.fail("make demo did not start")
+    if not wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 30, interval=0.2):
+        pytest.fail("make demo did not start")
 
 
 def chat(port: int) -> None:

@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +22,8 @@ import requests
 
 from qwenfree.settings import Settings
 from tests import fake_upstream as fu
-from tests.e2e.test_smoke import free_port
 from tests.support.models import MODEL
+from tests.support.served import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT = fu.mint_token("user-secret-pair")
@@ -40,66 +35,26 @@ EMAIL, PASSWORD = "secret.person@example.com", "pw-Very-Secret-42!"
 HAS_ACCOUNTS = "api_keys" in {f.name for f in fields(Settings)}
 
 
-@dataclass
-class Server:
-    url: str
-    out: Path
-    proc: subprocess.Popen[bytes]
-
-    def stop_and_read(self) -> str:
-        """SIGTERM the server (its shutdown logs count too); return all it wrote."""
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
-        return self.out.read_text(errors="replace")
+def stop_and_read(server: Served) -> str:
+    """SIGTERM the server (its shutdown logs count too); return all it wrote."""
+    server.stop(30)
+    return server.output()
 
 
 @pytest.fixture
-def gunicorn(fake, tmp_path) -> Iterator[Callable[[dict[str, str]], Server]]:
-    """Start gunicorn with extra environment; stop it with SIGTERM at the end of the test."""
-    procs: list[subprocess.Popen[bytes]] = []
+def debug_server(gunicorn, tmp_path) -> Callable[..., Served]:
+    """``server(**env)``: gunicorn at DEBUG level, deleting its chats (those log too)."""
 
-    def start(extra: dict[str, str]) -> Server:
-        port = free_port()
-        out = tmp_path / f"server-{port}.log"
-        env = os.environ | {
-            "PORT": str(port),
-            "QWENFREE_UPSTREAM_URL": fake.url,
+    def start(**extra: str) -> Served:
+        env = {
             "QWENFREE_CHAT_TTL": "0",  # deletions log too: more lines to search
             "QWENFREE_LOG_LEVEL": "DEBUG",
             "QWENFREE_READ_TIMEOUT": "0.3",
             "QWENFREE_DATA_DIR": str(tmp_path / "data"),
         }
-        with out.open("wb") as sink:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                cwd=ROOT,
-                env=env | extra,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        if not fake.wait_until(lambda: _healthy(url), timeout=20):
-            pytest.fail("gunicorn did not start:\n" + out.read_text())
-        return Server(url, out, proc)
+        return gunicorn(**(env | extra))
 
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return requests.get(url + "/healthz", timeout=1).ok
-    except requests.RequestException:
-        time.sleep(0.1)
-        return False
+    return start
 
 
 # ------------------------------------------------------------------------------ traffic
@@ -196,33 +151,31 @@ def assert_absent(log: str, secrets: list[str]) -> None:
             pytest.fail(f"part of {wanted[w][:6]}... leaked: {log[max(0, at - 100) : at + 30]!r}")
 
 
-def test_caller_tokens_never_reach_the_logs(gunicorn, fake):
-    server, seen, n = gunicorn({}), [], itertools.count()
+def test_caller_tokens_never_reach_the_logs(debug_server, fake):
+    server, seen, n = debug_server(), [], itertools.count()
     jwts = drive(server.url, fake, lambda: fu.mint_token(f"user-secret-{next(n)}"), seen)
     opaque = drive(server.url, fake, lambda: f"{OPAQUE}{next(n):04d}", seen)
     pairs = drive(server.url, fake, lambda: f"{OPAQUE}{next(n):04d},{JWT}", seen)
     sent = " ".join(r.headers.get("authorization", "") for r in seen)
     # The secrets really went upstream (calls refused earlier, such as bad JSON, do not).
     assert sum(t in sent for t in jwts + opaque) > len(jwts + opaque) / 2
-    log = server.stop_and_read()
+    log = stop_and_read(server)
     for outcome in ("token_rejected", "rate_limited", "upstream_challenged", "upstream_timeout"):
         assert outcome in log  # every failure path ran, and was logged
     assert_absent(log, [JWT, *jwts, *opaque, *(p.split(",")[0] for p in pairs)])
 
 
 @pytest.mark.skipif(not HAS_ACCOUNTS, reason="server-held accounts and caller keys not present")
-def test_keys_accounts_and_passwords_never_reach_the_logs(gunicorn, fake):
+def test_keys_accounts_and_passwords_never_reach_the_logs(debug_server, fake):
     def prepare(fake) -> None:
         fake.accounts[EMAIL] = PASSWORD
 
     prepare(fake)
     server, seen = (
-        gunicorn(
-            {
-                "QWENFREE_API_KEYS": CALLER_KEY,
-                "QWENFREE_ADMIN_KEY": ADMIN_KEY,
-                "QWENFREE_ACCOUNTS": f"{EMAIL}:{PASSWORD},{OPAQUE}",
-            }
+        debug_server(
+            QWENFREE_API_KEYS=CALLER_KEY,
+            QWENFREE_ADMIN_KEY=ADMIN_KEY,
+            QWENFREE_ACCOUNTS=f"{EMAIL}:{PASSWORD},{OPAQUE}",
         ),
         [],
     )
@@ -239,7 +192,7 @@ def test_keys_accounts_and_passwords_never_reach_the_logs(gunicorn, fake):
     assert signins, "the password account never signed in"
     sent = " ".join(r.headers.get("authorization", "") for r in seen)
     assert OPAQUE in sent and CALLER_KEY not in sent  # accounts used; caller keys stay here
-    log = server.stop_and_read()
+    log = stop_and_read(server)
     assert '"logger": "qwenfree.access"' in log
     signed_in = [json.loads(r.body or b"{}").get("password", "") for r in signins]
     minted = _tokens_minted(seen)

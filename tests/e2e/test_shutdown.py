@@ -7,22 +7,18 @@ the same fixture (QWENFREE_GRACEFUL_TIMEOUT=20)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
-from tests.e2e.test_smoke import free_port, served  # noqa: F401 - the gunicorn fixture, reused
+from tests.support import sse
+from tests.support.served import ROOT
+from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 PIECES = [f"p{i} " for i in range(20)]
 STREAMS = {
     "anthropic": (
@@ -43,18 +39,6 @@ STREAMS = {
 }
 
 
-def events(lines: list[bytes]) -> list[tuple[str | None, dict]]:
-    """(event name, data) pairs from SSE lines; Gemini streams have no event names."""
-    out, name = [], None
-    for line in lines:
-        if line.startswith(b"event: "):
-            name = line[7:].decode()
-        elif line.startswith(b"data: "):
-            out.append((name, json.loads(line[6:])))
-            name = None
-    return out
-
-
 def text_of(dialect: str, evs: list[tuple[str | None, dict]]) -> str:
     if dialect == "anthropic":
         return "".join(d["delta"].get("text", "") for n, d in evs if n == "content_block_delta")
@@ -70,50 +54,45 @@ def finished_normally(dialect: str, evs: list[tuple[str | None, dict]]) -> bool:
 
 
 @pytest.mark.parametrize("dialect", list(STREAMS))
-def test_sigterm_lets_an_open_stream_of_each_dialect_finish(served, fake, dialect):  # noqa: F811
-    url, proc, log = served
+def test_sigterm_lets_an_open_stream_of_each_dialect_finish(served, fake, dialect):
     path, headers, body = STREAMS[dialect]
     fake.enqueue(fu.answer("".join(PIECES), pieces=PIECES, delay=0.05))
     # Connection: close, or the idle keep-alive connection holds gunicorn for the full 20 s.
     headers = headers | {"Connection": "close"}
-    with requests.post(url + path, json=body, headers=headers, stream=True, timeout=20) as r:
+    with requests.post(served.url + path, json=body, headers=headers, stream=True, timeout=20) as r:
         assert r.status_code == 200
-        lines = r.iter_lines()
-        head = [next(lines)]  # the stream is open and flowing ...
-        proc.send_signal(signal.SIGTERM)  # ... when the server is told to stop
-        rest = [line for line in lines if line]
-    evs = events(head + rest)
+        messages = sse.stream(r)
+        head = [next(messages)]  # the stream is open and flowing ...
+        served.proc.send_signal(signal.SIGTERM)  # ... when the server is told to stop
+        evs = [(m.event, json.loads(m.data)) for m in [*head, *messages]]
     assert finished_normally(dialect, evs), evs[-3:]
     assert text_of(dialect, evs) == "".join(PIECES)
-    assert proc.wait(25) == 0
-    log.seek(0)
-    output = log.read()
+    assert served.proc.wait(25) == 0
+    output = served.output()
     assert "Traceback" not in output and "MonkeyPatchWarning" not in output, output
 
 
-def test_new_connections_are_refused_once_sigterm_arrived(served, fake):  # noqa: F811
+def test_new_connections_are_refused_once_sigterm_arrived(served, fake):
     """While open streams drain, the listener is closed: a balancer sends new work elsewhere."""
-    url, proc, _ = served
     fake.enqueue(fu.answer("".join(PIECES), pieces=PIECES, delay=0.1))
     path, headers, body = STREAMS["anthropic"]
     headers = headers | {"Connection": "close"}
-    with requests.post(url + path, json=body, headers=headers, stream=True, timeout=20) as r:
-        lines = r.iter_lines()
-        next(lines)
-        proc.send_signal(signal.SIGTERM)
-        port = int(url.rsplit(":", 1)[1])
+    with requests.post(served.url + path, json=body, headers=headers, stream=True, timeout=20) as r:
+        messages = sse.stream(r)
+        next(messages)
+        served.proc.send_signal(signal.SIGTERM)
 
         def refused() -> bool:
             try:
-                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                requests.get(served.url + "/healthz", timeout=1)
             except requests.ConnectionError:
                 return True
             return False
 
-        assert fake.wait_until(refused, timeout=5)
-        rest = [line for line in lines if line]
-    assert events(rest)[-1][0] == "message_stop"  # the open stream still finished
-    assert proc.wait(25) == 0
+        assert wait_until(refused, timeout=5)
+        rest = list(messages)
+    assert rest[-1].event == "message_stop"  # the open stream still finished
+    assert served.proc.wait(25) == 0
 
 
 @pytest.mark.xfail(
@@ -121,55 +100,26 @@ def test_new_connections_are_refused_once_sigterm_arrived(served, fake):  # noqa
     reason="known gap: a stream still open at graceful_timeout is cut by SIGKILL without a "
     "terminal event (needs an app-level drain deadline; see the issue 8 report)",
 )
-def test_a_stream_outliving_the_graceful_timeout_ends_with_a_terminal_event(fake, tmp_path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "QWENFREE_UPSTREAM_URL": fake.url,
-        "QWENFREE_CHAT_TTL": "-1",
-        "QWENFREE_GRACEFUL_TIMEOUT": "2",
-    }
-    with (tmp_path / "gunicorn.log").open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        assert fake.wait_until(lambda: _up(url), timeout=20)
-        fake.enqueue(fu.infinite(delay=0.05, max_seconds=30))
-        body = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
-        with requests.post(
-            url + "/v1/chat/completions",
-            json=body,
-            headers={"Authorization": "Bearer " + TOKEN},
-            stream=True,
-            timeout=20,
-        ) as r:
-            lines = r.iter_lines()
-            next(lines)
-            proc.send_signal(signal.SIGTERM)
-            rest = []
-            try:
-                rest = [line for line in lines if line]
-            except requests.RequestException:
-                pass
-        assert rest and (rest[-1] == b"data: [DONE]" or b'"error"' in rest[-1]), rest[-2:]
-    finally:
-        proc.kill()
-        proc.wait(10)
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url + "/healthz", timeout=1).ok
-    except requests.ConnectionError:
-        time.sleep(0.1)
-        return False
+def test_a_stream_outliving_the_graceful_timeout_ends_with_a_terminal_event(gunicorn, fake):
+    served = gunicorn(QWENFREE_GRACEFUL_TIMEOUT="2")
+    fake.enqueue(fu.infinite(delay=0.05, max_seconds=30))
+    body = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
+    with requests.post(
+        served.url + "/v1/chat/completions",
+        json=body,
+        headers={"Authorization": "Bearer " + TOKEN},
+        stream=True,
+        timeout=20,
+    ) as r:
+        lines = r.iter_lines()
+        next(lines)
+        served.proc.send_signal(signal.SIGTERM)
+        rest = []
+        try:
+            rest = [line for line in lines if line]
+        except requests.RequestException:
+            pass
+    assert rest and (rest[-1] == b"data: [DONE]" or b'"error"' in rest[-1]), rest[-2:]
 
 
 # ------------------------------------------------------------------------------ configuration

@@ -6,64 +6,29 @@ server's own error pages are JSON."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.conftest import TOKEN
-from tests.e2e.test_smoke import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
 
 
 @pytest.fixture
-def serve(fake, tmp_path) -> Iterator[Callable[..., tuple[str, Path]]]:
+def serve(gunicorn) -> Callable[..., tuple[str, Path]]:
     """``serve(**env)``: gunicorn as `make serve` runs it; returns (url, log path)."""
-    running: list[subprocess.Popen[bytes]] = []
 
     def start(**extra: str) -> tuple[str, Path]:
-        port = free_port()
-        env = {
-            **os.environ,
-            "PORT": str(port),
-            "QWENFREE_UPSTREAM_URL": fake.url,
-            "WEB_CONCURRENCY": "1",
-            "QWENFREE_CHAT_TTL": "-1",
-            "QWENFREE_GRACEFUL_TIMEOUT": "1",
-            **extra,
-        }
-        log = tmp_path / f"gunicorn-{port}.log"
-        with log.open("w") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        running.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(url + "/healthz", timeout=1).ok:
-                    return url, log
-            except requests.RequestException:  # not listening yet, or the worker is booting
-                time.sleep(0.1)
-        pytest.fail("gunicorn did not start:\n" + log.read_text())
+        served = gunicorn(QWENFREE_GRACEFUL_TIMEOUT="1", **extra)
+        return served.url, served.log
 
-    yield start
-    for proc in running:
-        proc.kill()
-        proc.wait(5)
+    return start
 
 
 def connect(url: str) -> socket.socket:

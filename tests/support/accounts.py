@@ -23,6 +23,8 @@ from qwenfree.settings import Settings
 from tests import fake_upstream as fu
 from tests.fake_upstream import mint_token
 from tests.support.models import MODEL
+from tests.support.served import free_port
+from tests.support.waiting import wait_until
 
 USER_KEY = "sk-user-key-0001-abcdef"
 OTHER_KEY = "sk-user-key-0002-ghijkl"
@@ -100,12 +102,6 @@ def signin_reply(fake: Any, email: str = "demo@example.com") -> tuple[fu.Script,
     return fu._json(200, body, headers={"Set-Cookie": cookies}), "/api/v2/auths/signin"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_redis() -> tuple[subprocess.Popen[bytes], str]:
     """A private redis-server on a free loopback port, without persistence; (process, url)."""
     assert REDIS_SERVER is not None
@@ -113,16 +109,18 @@ def start_redis() -> tuple[subprocess.Popen[bytes], str]:
     args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     args += ["--appendonly", "no", "--daemonize", "no"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
+
+    def listening() -> bool:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"redis://127.0.0.1:{port}/0"
+                return True
         except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
+            return proc.poll() is not None  # exited: stop waiting
+
+    if not wait_until(listening, timeout=10, interval=0.05) or proc.poll() is not None:
+        proc.kill()
+        pytest.fail("redis-server did not start")
+    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 @pytest.fixture(scope="session")

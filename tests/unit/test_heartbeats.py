@@ -4,10 +4,10 @@ web layer whether the next event is ready (``interleave.ready``)."""
 from __future__ import annotations
 
 import threading
-import time
 
 from qwenfree import heartbeats
 from qwenfree.events import Heartbeat, TextDelta
+from tests.support.waiting import wait_until
 
 
 def test_ready_tells_a_burst_from_a_wait():
@@ -22,10 +22,7 @@ def test_ready_tells_a_burst_from_a_wait():
     events = heartbeats.interleave(TextDelta("first"), upstream(), interval=0.2)
     assert not events.ready()  # nothing started before the first read
     assert next(events) == TextDelta("first")
-    deadline = time.monotonic() + 5
-    while not events.ready() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert events.ready() and next(events) == TextDelta("a")
+    assert wait_until(events.ready) and next(events) == TextDelta("a")
     assert next(events) == TextDelta("b")
     assert not events.ready()  # the next read would wait: the burst ends here
     assert next(events) == Heartbeat()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import time
 
 import requests
 
@@ -14,6 +13,7 @@ from qwenfree.chats import ChatJanitor
 from qwenfree.upstream.warm_chats import WarmChats
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.support.waiting import wait_until
 
 NEW_CHAT = "/api/v2/chats/new"
 
@@ -44,13 +44,6 @@ class Site:
 
     def delete(self, chat_id: str, token: str) -> None:
         self.deleted.append(chat_id)
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return predicate()
 
 
 def pool(site: Site, clock: Clock, ttl: float = 600.0, **kw) -> WarmChats:
@@ -99,7 +92,7 @@ def test_a_ready_chat_idle_for_the_ttl_is_deleted_not_leased():
     use(warm, "A", "m", "t2t")
     clock.now += 61
     warm._janitor.sweep()  # the janitor's sweep runs the pool's
-    assert wait_for(lambda: site.deleted == ["chat-1"])
+    assert wait_until(lambda: site.deleted == ["chat-1"])
     assert use(warm, "A", "m", "t2t") is None
 
 
@@ -118,7 +111,7 @@ def test_a_leased_chat_is_deleted_after_its_answer_by_the_usual_rule():
     clock.now += 61
     janitor.sweep()
     assert chat_id in site.deleted
-    assert wait_for(lambda: "chat-2" in site.deleted)  # the unleased one expired meanwhile
+    assert wait_until(lambda: "chat-2" in site.deleted)  # the unleased one expired meanwhile
 
 
 def test_credentials_never_share_chats():
