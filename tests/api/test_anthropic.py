@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from pathlib import Path
 
 import anthropic
 import pytest
@@ -14,8 +13,10 @@ import requests
 
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.support import sse
 from tests.support.models import NO_THINKING_MODEL, default_model
-from tests.unit.test_tools import call
+from tests.support.recorded import captured
+from tests.support.tool_calls import call
 
 MODEL = "claude-opus-4-8"
 WRITE_TOOL = {
@@ -30,7 +31,6 @@ WRITE_TOOL = {
     },
     "cache_control": {"type": "ephemeral"},
 }
-CAPTURE = Path(__file__).parents[1] / "fixtures" / "claude_code_request.json"
 TOO_LONG = re.compile(r"^prompt is too long: (\d+) tokens > (\d+) maximum$")
 
 
@@ -41,18 +41,6 @@ def claude(gateway) -> anthropic.Anthropic:
 
 def ask(text: str = "hi") -> list[dict]:
     return [{"role": "user", "content": text}]
-
-
-def sse_events(response: requests.Response) -> list[tuple[str, dict]]:
-    """(event name, data) pairs of a raw Anthropic stream."""
-    out = []
-    for block in response.text.split("\n\n"):
-        lines = block.strip().split("\n")
-        name = next((x[7:] for x in lines if x.startswith("event: ")), None)
-        data = "".join(x[6:] for x in lines if x.startswith("data: "))
-        if name:
-            out.append((name, json.loads(data)))
-    return out
 
 
 def post(gateway, body: dict, **headers: str) -> requests.Response:
@@ -75,7 +63,7 @@ def test_stream_event_order_on_the_wire(gateway, fake):
     r = post(gateway, {"model": MODEL, "max_tokens": 50, "stream": True, "messages": ask()})
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
     assert r.headers["request-id"]
-    events = sse_events(r)
+    events = sse.events(r)
     names = [n for n, _ in events]
     assert names[:3] == ["message_start", "ping", "content_block_start"]
     assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
@@ -374,7 +362,7 @@ def test_upstream_timeout_is_504(start_gateway, settings, fake):
 def test_mid_stream_failure_is_an_error_event(gateway, claude, fake):
     fake.enqueue(fu.in_stream_error("internal_error", "boom", after=["Hel", "lo"]))
     r = post(gateway, {"model": MODEL, "max_tokens": 10, "stream": True, "messages": ask()})
-    events = sse_events(r)
+    events = sse.events(r)
     assert events[-1][0] == "error" and events[-1][1]["error"]["type"] == "api_error"
     assert "message_stop" not in [n for n, _ in events]
     fake.enqueue(fu.drop_after(["Hel", "lo"]))
@@ -400,7 +388,7 @@ def test_thinking_without_an_answer_is_an_error_not_an_empty_message(claude, fak
 def test_heartbeats_are_ping_events(start_gateway, settings, fake):
     gateway = start_gateway(dataclasses.replace(settings, heartbeat_interval=0.1))
     fake.enqueue(fu.stall_after(["Hel"], 0.6, ["lo"]))
-    events = sse_events(
+    events = sse.events(
         post(gateway, {"model": MODEL, "max_tokens": 9, "stream": True, "messages": ask()})
     )
     names = [n for n, _ in events]
@@ -571,30 +559,13 @@ def test_deferred_tools_are_offered_once_a_tool_search_loads_them(claude, fake):
     assert '<tool name="Cron">' in sent and "[the tool Cron is now available]" in sent
 
 
-def expand(value):
-    """Undo the capture's truncation of long strings ({"_head", "_chars"}) to full length."""
-    if isinstance(value, dict):
-        if set(value) == {"_head", "_chars"}:
-            return (value["_head"] + " lorem" * value["_chars"])[: value["_chars"]]
-        return {k: expand(v) for k, v in value.items() if not k.startswith("_")}
-    if isinstance(value, list):
-        return [expand(v) for v in value]
-    return value
-
-
-def captured(index: int) -> tuple[dict, dict]:
-    request = json.loads(CAPTURE.read_text())["requests"][index]
-    headers = {k: v for k, v in request["headers"].items() if not v.startswith("<")}
-    return expand(request["body"]), headers
-
-
 def test_the_captured_claude_code_request_is_accepted(gateway, fake):
     body, headers = captured(1)
     assert len(json.dumps(body)) > 70_000 and len(body["tools"]) == 24
     fake.enqueue(fu.answer("Claude Code via qwenfree ✓ 42", thinking="Just say it."))
     r = post(gateway, body, **headers)
     assert r.status_code == 200, r.text
-    events = sse_events(r)
+    events = sse.events(r)
     text = "".join(d["delta"].get("text", "") for n, d in events if n == "content_block_delta")
     assert text == "Claude Code via qwenfree ✓ 42" and events[-1][0] == "message_stop"
     assert events[0][1]["message"]["model"] == "claude-opus-4-8"
@@ -612,7 +583,7 @@ def test_the_captured_title_request_gets_json(gateway, fake):
     fake.enqueue(fu.answer('{"title": "Say plain run"}'))
     r = post(gateway, body, **headers)
     text = "".join(
-        d["delta"].get("text", "") for n, d in sse_events(r) if n == "content_block_delta"
+        d["delta"].get("text", "") for n, d in sse.events(r) if n == "content_block_delta"
     )
     assert json.loads(text) == {"title": "Say plain run"}
     sent = fake.last_completion().json["messages"][0]

@@ -30,6 +30,7 @@ from qwenfree import dialects, errors
 from qwenfree.upstream.passthrough import CredentialRejected
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.support import sse
 from tests.support.models import MODEL
 
 SDK_TIMEOUT = 20.0
@@ -319,17 +320,6 @@ def stream_request(client: str, url: str) -> requests.Response:
     return requests.post(url + path, json=body, headers=headers, timeout=SDK_TIMEOUT)
 
 
-def sse_blocks(text: str) -> list[tuple[str | None, str]]:
-    """(event name, data) of each SSE message; comments (pings) are skipped."""
-    out = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if lines:
-            name = next((x[7:] for x in lines if x.startswith("event: ")), None)
-            out.append((name, "\n".join(x[6:] for x in lines if x.startswith("data: "))))
-    return out
-
-
 # What the last message of a failed stream looks like, and the normal ends it must not have.
 TERMINALS: dict[
     str, tuple[Callable[[str | None, Any], bool], Callable[[str | None, str], bool]]
@@ -357,7 +347,7 @@ def test_a_stream_cut_by_a_fault_ends_with_the_dialects_error_event(
     fake.enqueue(FAULTS[fault_name].script())
     r = stream_request(client, matrix_gateway.url)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
-    blocks = sse_blocks(r.text)
+    blocks = [(m.event, m.data) for m in sse.messages(r)]
     is_error, is_normal_end = TERMINALS[client]
     name, data = blocks[-1]
     assert is_error(name, json.loads(data)), blocks[-1]

@@ -33,6 +33,7 @@ from qwenfree.events import (
 )
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
+from tests.support import sse
 from tests.support.models import MODEL, NO_THINKING_MODEL, default_model, model_entry
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -113,7 +114,7 @@ def test_sse_wire_format_has_only_data_frames_and_no_done(gateway, fake):
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/event-stream")
     assert r.text.endswith("\n\n") and "[DONE]" not in r.text
-    frames = [json.loads(line[6:]) for line in sse_lines(r.text) if line]
+    frames = [data for _, data in sse.events(r)]
     assert all(line.startswith("data: ") for line in sse_lines(r.text) if line)
     assert "".join(
         p.get("text", "") for f in frames for p in f["candidates"][0]["content"]["parts"]
@@ -651,7 +652,7 @@ def test_mid_stream_error_frame_is_the_last_line_and_has_no_finish(gateway, fake
         "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
         {"contents": [{"parts": [{"text": "hi"}]}]},
     )
-    frames = [json.loads(line[6:]) for line in sse_lines(r.text) if line]
+    frames = [data for _, data in sse.events(r)]
     assert set(frames[-1]) == {"error"} and frames[-1]["error"]["code"] == 502
     assert not any(f.get("candidates", [{}])[0].get("finishReason") for f in frames)
 
@@ -667,10 +668,7 @@ def test_heartbeats_never_reach_a_gemini_stream(start_gateway, settings, fake):
     lines = sse_lines(r.text)
     assert all(line.startswith("data: ") for line in lines if line), lines
     text = "".join(
-        p.get("text", "")
-        for line in lines
-        if line
-        for p in json.loads(line[6:])["candidates"][0]["content"]["parts"]
+        p.get("text", "") for _, f in sse.events(r) for p in f["candidates"][0]["content"]["parts"]
     )
     assert text == "Hello!"
     # The same stall on the OpenAI route does produce pings: heartbeats were really on.

@@ -23,7 +23,7 @@ import pytest
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN
 from tests.support.models import default_model
-from tests.unit.test_tools import call
+from tests.support.tool_calls import call
 
 CLAUDE = Path(__file__).resolve().parents[2] / ".ci" / "clis" / "node_modules" / ".bin" / "claude"
 

@@ -4,7 +4,6 @@ tests/unit/fake/test_fake_site*.py files); ``todays`` is the header set the clie
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 import requests
 
 from tests import fake_upstream as fu
+from tests.support import sse
 
 UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -131,9 +131,7 @@ def complete(fake: fu.FakeUpstream, token: str, chat_id: str, body: dict | None 
 
 
 def frames(response: requests.Response) -> list[dict]:
-    return [
-        json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")
-    ]
+    return [data for _, data in sse.events(response)]
 
 
 def failure(response: requests.Response) -> tuple[int, str, str]:

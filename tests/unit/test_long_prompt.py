@@ -15,8 +15,9 @@ import requests
 
 from qwenfree import long_prompt, prompt
 from tests import fake_upstream as fu
-from tests.api.test_anthropic import captured, sse_events
 from tests.conftest import TOKEN
+from tests.support import sse
+from tests.support.recorded import captured
 
 SAFE = 120 * 1024  # Settings.max_prompt_kb's default, in bytes
 CODEWORD = "PAPAYA-42"
@@ -70,7 +71,7 @@ def post(gateway, body: dict) -> requests.Response:
 
 
 def answer_text(response: requests.Response) -> str:
-    events = sse_events(response)
+    events = sse.events(response)
     return "".join(d["delta"].get("text", "") for n, d in events if n == "content_block_delta")
 
 

@@ -1,13 +1,10 @@
 """The SSE decoder and encoder, with golden transcripts split at every byte offset."""
 
-from pathlib import Path
-
 import pytest
 
 from qwenfree.sse import SSEDecoder, SSEMessage, encode
 from qwenfree.upstream.qwen import FrameParser
-
-GOLDEN = (Path(__file__).parents[1] / "fixtures" / "thinking_dual.sse").read_bytes()
+from tests.support.recorded import GOLDEN
 
 
 def decode(*chunks: bytes) -> list[SSEMessage]:

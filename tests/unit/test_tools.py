@@ -22,20 +22,16 @@ from qwenfree.conversation import (
     ToolSpec,
 )
 from qwenfree.events import StopReason, TextDelta, ToolCallDelta, ToolCallStart
-from qwenfree.tools import jsonmode, protocol
+from qwenfree.tools import jsonmode
 from qwenfree.tools.engine import OutputRules, Shaper, StopFilter
 from qwenfree.tools.parser import Call, CallParser
 from qwenfree.tools.repair import parse_arguments
 from tests import fake_upstream as fu
 from tests.conftest import TOKEN, user
 from tests.support.models import MODEL
+from tests.support.tool_calls import call
 
 ALLOWED = frozenset({"Write", "Read"})
-
-
-def call(name: str, args: dict) -> str:
-    """A call block exactly as the protocol asks the model to write it."""
-    return protocol.render_call(name, json.dumps(args))
 
 
 def merged(pieces):

@@ -8,7 +8,7 @@ from qwenfree import errors
 from qwenfree.events import Citations, ImageOutput, ReasoningDelta, TextDelta, Usage
 from qwenfree.sse import SSEDecoder
 from qwenfree.upstream import qwen
-from tests.unit.test_sse import GOLDEN
+from tests.support.recorded import GOLDEN
 
 
 def parse_all(frames):
