@@ -122,9 +122,8 @@ def test_sigterm_to_the_process_group_still_stops_the_gateway_first():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
-    deadline = time.monotonic() + 10  # make may exit before its shell's EXIT trap finishes
-    while (listening(port) or listening(fake_port)) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # make may exit before its shell's EXIT trap finishes
+    wait_until(lambda: not (listening(port) or listening(fake_port)), timeout=10, interval=0.2)
     assert "could not delete upstream chat" not in text, text[-3000:]
     assert "Traceback" not in text, text[-3000:]
     assert not listening(port) and not listening(fake_port)

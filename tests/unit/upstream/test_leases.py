@@ -19,11 +19,13 @@ from qwenfree.upstream import owners
 from qwenfree.upstream.pool import REAP_EVERY
 from tests.support.accounts import (
     ADMIN,
+    Clock,
     chat,
     keyed,
     redis_server,  # noqa: F401 - fixture
     redis_url,  # noqa: F401 - fixture
     tokens,
+    with_clock,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -95,7 +97,9 @@ def test_leases_of_a_live_process_count_until_it_dies(
     finally:
         alive.send_signal(signal.SIGKILL)
         alive.wait(10)
-    time.sleep(REAP_EVERY + 0.1)  # waits look for dead owners at most this often
+    clock = Clock()
+    with_clock(gateway, clock)
+    clock.now += REAP_EVERY + 0.1  # waits look for dead owners at most this often
     started = time.monotonic()
     assert chat(gateway.url).status_code == 200  # the wait for a slot found its owner gone
     assert time.monotonic() - started < 1.0
