@@ -4,6 +4,7 @@
 #   make serve    run the gateway (gunicorn + gevent) on $PORT (default 8000)
 #   make test     install dev requirements and run pytest ($PYTEST_ARGS is passed on), then the
 #                 core dialect files again against the fake's legacy (mid-2026) site
+#   make structure  the package's shape: file sizes, import layers (tests/unit/test_structure.py)
 #   make demo     serve against the bundled fake chat.qwen.ai, fully offline
 #   make doctor   check, call by call, that the site works with your credential (paste its output)
 #   make bench    measure the gateway against a fake upstream; writes bench/RESULTS.md
@@ -47,7 +48,8 @@ DEV_STAMP     := $(VENV)/.installed-dev-$(call checksum,$(RUNTIME_LOCK) $(DEV_LO
 LINT_PATHS := $(wildcard qwenfree tests bench soak wsgi.py gunicorn.conf.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev serve fake demo doctor test lint lock clean bench bench-smoke screenshots
+.PHONY: help install dev serve fake demo doctor test structure lint lock clean bench bench-smoke \
+        screenshots
 
 help: ## list targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -100,6 +102,11 @@ test: $(DEV_STAMP) ## run the test suite (PYTEST_ARGS="-k sse -x" to narrow)
 ifeq ($(strip $(PYTEST_ARGS)),)
 	QWENFREE_FAKE_MODE=legacy $(BIN)/python -m pytest $(LEGACY_TESTS)
 endif
+
+# Reads the source only (ast), in a second; `make test` runs it too. The rules and the layer
+# list are at the top of tests/unit/test_structure.py.
+structure: $(DEV_STAMP) ## check file sizes (<= 400 lines) and that imports only point down the layers
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_structure.py
 
 screenshots: $(DEV_STAMP) ## retake docs/screenshots/ (every page, both themes and languages; needs chromium)
 	$(BIN)/python -m tests.support.screenshots docs/screenshots

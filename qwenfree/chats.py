@@ -26,9 +26,13 @@ class _Chat:
 
 
 class ChatJanitor:
+    """Deletes idle chats with ``delete(chat_id, token)``. The app's janitor is built before
+    the backends that delete (they hold it), so it is given their ``delete_chat`` afterwards
+    with :meth:`delete_with`, before any chat is handed to it."""
+
     def __init__(
         self,
-        delete: Callable[[str, str], None],
+        delete: Callable[[str, str], None] | None,
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -42,6 +46,10 @@ class ChatJanitor:
         self._hooks: list[Callable[[], None]] = []  # run at every sweep (warm chats expire)
         self._closing: list[Callable[[], None]] = []  # run first in close (warm chats stop)
 
+    def delete_with(self, delete: Callable[[str, str], None]) -> None:
+        """Name the function that deletes a chat (the backends', once they exist)."""
+        self._delete = delete
+
     def on_sweep(self, hook: Callable[[], None], closing: Callable[[], None] | None = None) -> None:
         self._hooks.append(hook)
         if closing is not None:
@@ -51,6 +59,8 @@ class ChatJanitor:
         """Mark a chat busy (an answer is streaming in it)."""
         if self._ttl < 0:
             return
+        if self._delete is None:  # a wiring mistake: fail the first chat, not the sweep
+            raise RuntimeError("ChatJanitor.delete_with was never called")
         with self._lock:
             chat = self._chats.setdefault(chat_id, _Chat(token, self._clock()))
             chat.in_use += 1
@@ -122,7 +132,7 @@ class ChatJanitor:
 
     def _delete_quietly(self, chat_id: str, token: str) -> None:
         try:
-            self._delete(chat_id, token)
+            self._delete(chat_id, token)  # type: ignore[misc]  # set before any acquire
         except QwenfreeError as err:  # best effort: a chat left behind is untidy, not harmful
             log.warning("could not delete upstream chat %s: %s", chat_id, err.message)
         except Exception:

@@ -17,8 +17,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-import qwenfree
 from qwenfree import openapi, reference, web
+from qwenfree.version import __version__
 
 bp = Blueprint("home", __name__)
 
@@ -77,7 +77,7 @@ def status() -> Response:
     models, authoritative = web.state().service.catalog.models()
     body = {
         "service": "qwenfree",
-        "version": qwenfree.__version__,
+        "version": __version__,
         "upstream": {"reachable": authoritative},
         "default_model": web.state().service.catalog.default_model(),
         "models": [
@@ -102,13 +102,13 @@ def wants_html() -> bool:
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
     """This API as an OpenAPI 3.1 document."""
-    return web.json_response(openapi.build(current_app, base_url(), qwenfree.__version__))
+    return web.json_response(openapi.build(current_app, base_url(), __version__))
 
 
 @bp.get("/docs")
 def docs() -> Response:
     """The API reference, rendered from the OpenAPI document."""
-    spec = openapi.build(current_app, base_url(), qwenfree.__version__)
+    spec = openapi.build(current_app, base_url(), __version__)
     return page(
         "docs.html",
         base=base_url(),
@@ -134,7 +134,7 @@ def secure(response: Response) -> Response:
 def page(template: str, **context: Any) -> Response:
     """Render an HTML page; it depends on the address it was reached at, so caches must vary."""
     html = render_template(
-        template, nav=NAV, version=qwenfree.__version__, code_pieces=code_pieces, **context
+        template, nav=NAV, version=__version__, code_pieces=code_pieces, **context
     )
     response = Response(html, mimetype="text/html")
     response.headers["Cache-Control"] = "no-cache"

@@ -29,6 +29,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from qwenfree import errors, openapi, web
 from qwenfree.accumulate import accumulate
 from qwenfree.conversation import Conversation, GenerationParams, ImagePart, Message, Part, TextPart
+from qwenfree.dialects.common import IdPrefix
 from qwenfree.events import ImageOutput
 from qwenfree.upstream.accounts import fingerprint
 
@@ -36,7 +37,7 @@ bp = Blueprint("images", __name__, url_prefix="/v1")
 OPENAI_MODELS = ("dall-e*", "gpt-image*", "sora*")
 MAX_IMAGES = 4
 MAX_EDIT_PICTURES = 16  # pictures in one edit request (the upstream attaches at most 5)
-VIDEO_PREFIX = "video_"
+VIDEO_IDS = IdPrefix("video_")  # around the handle MessageStart names (chat, task, account)
 # The ids POST /v1/videos hands out: video_<chat id>.<task id>.<account fingerprint>. Anything
 # else is refused before an account is leased (each lease is a store write and a slot).
 VIDEO_ID = re.compile(r"video_[A-Za-z0-9-]{1,64}\.[A-Za-z0-9_-]{1,128}\.[0-9a-f]{10}")
@@ -100,7 +101,7 @@ def create_video() -> Response:
     params = GenerationParams(model=_model(payload.get("model"), "t2v"), extra=extra)
     conversation = Conversation(None, (Message("user", (TextPart(payload["prompt"]),)),))
     done = accumulate(web.state().service.stream(conversation, params, web.bearer_tokens()))
-    video = _video(VIDEO_PREFIX + done.id, params.model, "queued", payload)
+    video = _video(VIDEO_IDS.encode(done.id), params.model, "queued", payload)
     return web.json_response(video)
 
 
@@ -214,7 +215,7 @@ def _video_state(video_id: str) -> tuple[str, str]:
     if not _ours(video_id.rpartition(".")[2]):
         raise errors.NotFound("The video was made with an account this request cannot use")
     service = web.state().service
-    job = video_id.removeprefix(VIDEO_PREFIX)
+    job = VIDEO_IDS.decode(video_id) or ""  # VIDEO_ID matched: the prefix is there
     return service.videos.state(job, service.router, web.bearer_tokens())
 
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics (``GET /metrics``) and the upstream client's timing.
+"""Prometheus metrics (``GET /metrics``), fed by the meters' sink (one finished API request)
+and by the upstream clients' observers (one ``CallRecord`` per upstream call).
 
 One registry per app, so tests can build many apps in one process. With several gunicorn
 workers, prometheus_client's multiprocess mode aggregates them: the start-up environment sets
@@ -11,7 +12,7 @@ call; never a token, key or email.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response
@@ -24,26 +25,14 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from requests.adapters import HTTPAdapter
 
 from qwenfree import meter, web
-from qwenfree.events import Event
-from qwenfree.settings import Settings
-from qwenfree.upstream.client import UpstreamClient, UpstreamStream
-from qwenfree.upstream.site import Site
+from qwenfree.upstream.calls import CallRecord
 
 bp = Blueprint("metrics", __name__)
 
 LATENCY = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
-# (method, path prefix, call label) for upstream JSON calls; first match wins.
-CALLS = (
-    ("POST", "/api/v1/auths/signin", "signin"),
-    ("GET", "/api/v1/auths", "auth_check"),
-    ("GET", "/api/models", "models"),
-    ("POST", "/api/v2/chats/new", "new_chat"),
-    ("DELETE", "/api/v2/chats/", "delete_chat"),
-)
 ACCOUNT_STATES = ("ready", "busy", "failing", "cooling", "dead")
 
 
@@ -118,6 +107,21 @@ class Metrics:
             registry=r,
         )
 
+    def upstream_call(self, record: CallRecord) -> None:
+        """An upstream client's observer: a JSON call is timed whole under the name its site
+        gives it; a stream to its status line, then from its first read to its first event."""
+        if not record.stream:
+            self.upstream.labels(record.endpoint).observe(record.seconds)
+            return
+        if record.open_seconds is not None:
+            self.upstream.labels("completion_open").observe(record.open_seconds)
+        if record.first_event_seconds is not None:
+            self.upstream.labels("completion_first_event").observe(record.first_event_seconds)
+
+    def refreshed(self, result: str) -> None:
+        """The keeper's and the pool's report of one sign-in or refresh ("ok", or why not)."""
+        self.refreshes.labels(result).inc()
+
     def warm_chats(self, event: str, ready: int) -> None:
         """The warm pool's report (upstream/warm_chats.py): a lease, or a change of size."""
         self.warm_ready.set(ready)
@@ -163,90 +167,8 @@ def metrics() -> Response:
     return Response(ops.metrics.render(counts), content_type=CONTENT_TYPE_LATEST)
 
 
-class WireAdapter(HTTPAdapter):
-    """Charges the request's meter with the time a call spends on the wire: sending, then
-    waiting for the status line and headers. Our own work (bodies, headers, parsing) stays
-    out, so the overhead header is what a client measuring us would see added."""
-
-    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return super().send(request, *args, **kwargs)
-        finally:
-            if (m := meter.current()) is not None:
-                m.waited(time.perf_counter() - started)
-
-
-class TimedClient(UpstreamClient):
-    """The upstream client, timing every call for /metrics; the request's meter is charged
-    only with wire time (``WireAdapter``, and the body reads of a stream)."""
-
-    adapter_class = WireAdapter
-
-    def __init__(self, settings: Settings, metrics: Metrics, site: Site | None = None) -> None:
-        super().__init__(settings, site)
-        self.metrics = metrics
-
-    def json(self, method: str, path: str, token: str | None, body: Any = None, **kw: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return super().json(method, path, token, body, **kw)
-        finally:
-            self.metrics.upstream.labels(_call(method, path)).observe(time.perf_counter() - started)
-
-    def stream(self, path: str, token: str, body: Any, **kw: Any) -> UpstreamStream:
-        started = time.perf_counter()
-        try:
-            opened = super().stream(path, token, body, **kw)
-        finally:
-            self.metrics.upstream.labels("completion_open").observe(time.perf_counter() - started)
-        _time_reads(opened, meter.current())
-        return TimedStream(opened, self)  # type: ignore[return-value]
-
-
-def _time_reads(stream: UpstreamStream, metered: meter.Meter | None) -> None:
-    """Charge each body read of ``stream`` to ``metered`` (kept: later reads may run in the
-    heartbeat pump, where no meter is current)."""
-    if metered is None:
-        return
-    chunks = stream._chunks
-
-    def timed() -> Iterator[bytes]:
-        source = chunks()
-        while True:
-            started = time.perf_counter()
-            chunk = next(source, None)
-            metered.waited(time.perf_counter() - started)
-            if chunk is None:
-                return
-            yield chunk
-
-    stream._chunks = timed  # type: ignore[method-assign]
-
-
-class TimedStream:
-    """An UpstreamStream timed to its first event, for /metrics."""
-
-    def __init__(self, inner: UpstreamStream, client: TimedClient) -> None:
-        self._inner = inner
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # parser, close, ...
-
-    def __iter__(self) -> Iterator[Event]:
-        events = iter(self._inner)
-        started = time.perf_counter()
-        try:
-            first = next(events, None)
-        finally:
-            seconds = time.perf_counter() - started
-            self._client.metrics.upstream.labels("completion_first_event").observe(seconds)
-        if first is None:
-            return
-        yield first
-        yield from events
-
-
-def _call(method: str, path: str) -> str:
-    return next((label for m, p, label in CALLS if m == method and path.startswith(p)), "other")
+def request_wire() -> Callable[[float], None] | None:
+    """The upstream clients' ``wire`` hook: a call made while an API request runs charges its
+    wire time to that request's meter (``x-qwenfree-overhead-ms`` leaves it out)."""
+    metered = meter.current()
+    return metered.waited if metered is not None else None

@@ -116,7 +116,6 @@ def build(settings: Settings, client: UpstreamClient, metrics: Metrics) -> Ops:
     rate limit."""
     keys = Keys(settings)
     ops = Ops(settings, metrics, keys)
-    counted = lambda r: metrics.refreshes.labels(r).inc()  # noqa: E731
     if not keys.enabled:
         # Callers' refresh tokens rotate: the newest is kept in the store (keyed by a SHA-256
         # of the refresh token), opened only once a caller sends one.
@@ -124,7 +123,7 @@ def build(settings: Settings, client: UpstreamClient, metrics: Metrics) -> Ops:
             client,
             settings.auth_url,
             settings.refresh_ahead,
-            on_refresh=counted,
+            on_refresh=metrics.refreshed,
             open_store=partial(_open_store, ops, settings),
         )
         return ops
@@ -134,9 +133,11 @@ def build(settings: Settings, client: UpstreamClient, metrics: Metrics) -> Ops:
         specs += parse_accounts(text, one_per_line=True)
     ops.store = open_store(settings.store, settings.data_dir)
     ops.keeper = TokenKeeper(
-        client, settings.auth_url, settings.refresh_ahead, ops.store, on_refresh=counted
+        client, settings.auth_url, settings.refresh_ahead, ops.store, on_refresh=metrics.refreshed
     )
-    ops.pool = AccountPool(settings, ops.store, client, on_refresh=counted, keeper=ops.keeper)
+    ops.pool = AccountPool(
+        settings, ops.store, client, on_refresh=metrics.refreshed, keeper=ops.keeper
+    )
     ops.pool.sync(specs)
     ops.series = Series(ops.store, states=ops.pool.counts)
     if settings.rate_limit.strip():

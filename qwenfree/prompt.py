@@ -24,19 +24,16 @@ appears where it was sent, by the label of its attachment (``[attached image 1]`
 Size: the WAF in front of chat.qwen.ai challenges request bodies above ~128 KB, so a prompt is
 measured as it travels (JSON-escaped; non-ASCII as ``\\uXXXX``); above
 ``Settings.max_prompt_kb`` its older part moves into attached files (``long_prompt.py``) or,
-where a site takes none, it is refused (``check_size``). The same measure estimates tokens: one
-per 4 bytes of the escaped text (about 4 characters of English, 1.5 tokens per CJK character);
-the service refuses a conversation whose estimate exceeds the model's context length, and
-``count_tokens`` reports the same estimate, so the two agree.
+where a site takes none, it is refused (``check_size``). Tokens are estimated from the same
+measure, in one place (``qwenfree/tokens.py``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from qwenfree import errors
+from qwenfree import errors, tokens
 from qwenfree.conversation import (
     Conversation,
     FilePart,
@@ -56,7 +53,6 @@ PREAMBLE = (
     "The conversation so far is below; each section starts with a header line naming who "
     "speaks. Continue it with the assistant's next reply, without writing a header yourself."
 )
-BYTES_PER_TOKEN = 4
 ENVELOPE_BYTES = 2048  # the rest of the upstream request body around the prompt text
 
 
@@ -163,21 +159,7 @@ def render_parts(
     return "\n".join(out)
 
 
-def wire_size(text: str) -> int:
-    """Bytes the text takes in the upstream request body (``requests`` escapes non-ASCII)."""
-    return len(json.dumps(text))
-
-
-def estimate_tokens(text: str) -> int:
-    """The documented token estimate of a prompt text (see the module docstring)."""
-    return -(-wire_size(text) // BYTES_PER_TOKEN)
-
-
-def count_tokens(
-    conversation: Conversation, params: GenerationParams, *, description_chars: int = 0
-) -> int:
-    """Estimated tokens of the whole prompt this request would send (system, tools, history)."""
-    return estimate_tokens(build(conversation, params, description_chars=description_chars))
+wire_size = tokens.wire_size  # the size measure is the token estimate's, kept in one place
 
 
 def budget(max_kb: int, extra_bytes: int = 0) -> int:
@@ -197,14 +179,14 @@ def check_size(text: str, max_kb: int, extra_bytes: int = 0) -> None:
     rest of the body beyond the usual envelope (attachment entries)."""
     if fits(text, max_kb, extra_bytes):
         return
-    raise too_long(estimate_tokens(text), budget(max_kb, extra_bytes) // BYTES_PER_TOKEN)
+    raise too_long(tokens.estimate(text), tokens.of_bytes(budget(max_kb, extra_bytes)))
 
 
-def too_long(tokens: int, maximum: int) -> errors.PromptTooLong:
+def too_long(counted: int, maximum: int) -> errors.PromptTooLong:
     """Anthropic's refusal, word for word: Claude Code matches it (and reads both numbers) to
     start its automatic compaction."""
     return errors.PromptTooLong(
-        f"prompt is too long: {tokens} tokens > {maximum} maximum", param="messages"
+        f"prompt is too long: {counted} tokens > {maximum} maximum", param="messages"
     )
 
 

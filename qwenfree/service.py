@@ -44,6 +44,7 @@ from qwenfree.events import (
 )
 from qwenfree.fetch import Fetcher
 from qwenfree.settings import Settings
+from qwenfree.tokens import estimate as estimate_tokens
 from qwenfree.tools.engine import OutputRules, Shaper
 from qwenfree.upstream.accounts import Lease, Router
 from qwenfree.upstream.backend import Answer, Backend, Backends
@@ -303,7 +304,7 @@ class ChatService:
         detached = False
         try:
             handle = Handle(job.chat_id, job.task_id, fp)
-            yield MessageStart(str(handle), plan.model.id, prompt.estimate_tokens(turn.text))
+            yield MessageStart(str(handle), plan.model.id, estimate_tokens(turn.text))
             detached = bool(params.extra.get("detach"))
             if not detached:
                 yield TextDelta(f"[video]({self.videos.wait(backend, job.task_id, token)})")
@@ -313,9 +314,9 @@ class ChatService:
                 self.janitor.release(job.chat_id)
 
     def count_tokens(self, conversation: Conversation, params: GenerationParams) -> int:
-        """The whole prompt's tokens as the context check counts them (``prompt.estimate_tokens``
+        """The whole prompt's tokens as the context check counts them (``tokens.estimate``
         of the text, moved files included), for every dialect's token-counting endpoint."""
-        return prompt.estimate_tokens(self._prompt(conversation, params))
+        return estimate_tokens(self._prompt(conversation, params))
 
     def _prompt(self, conversation: Conversation, params: GenerationParams) -> str:
         return self._sections(conversation, params).text()
@@ -373,7 +374,7 @@ class _Written:
             yield event
 
     def tokens(self) -> int:
-        return prompt.estimate_tokens("".join(self.chars))
+        return estimate_tokens("".join(self.chars))
 
 
 def _input_tokens(answer: Answer) -> int:
@@ -381,4 +382,4 @@ def _input_tokens(answer: Answer) -> int:
     usage = answer.usage
     if usage is not None:
         return usage.input_tokens
-    return answer.turn.prompt_tokens or prompt.estimate_tokens(answer.turn.text)
+    return answer.turn.prompt_tokens or estimate_tokens(answer.turn.text)

@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -176,7 +175,7 @@ def json_response(
 
 
 def stream_response(
-    events: Iterator[object], dialect: ModuleType, params: GenerationParams
+    events: Iterator[object], dialect: dialects.Dialect, params: GenerationParams
 ) -> Response:
     """Pull the first event now (so failures still get a real status), then stream the rest."""
     events = iter(events)
@@ -234,8 +233,8 @@ def _close(events: object) -> None:
         close()
 
 
-def dialect_for_request() -> ModuleType:
-    """The translate module of the dialect the current request speaks."""
+def dialect_for_request() -> dialects.Dialect:
+    """The dialect the current request speaks."""
     name = dialects.for_request(request.path, request.blueprint, request.headers)
     return dialects.registry()[name]
 
@@ -246,8 +245,8 @@ def error_response(err: errors.QwenfreeError) -> Response:
     if GEMINI_METHOD.fullmatch(request.path) and "anthropic-version" not in request.headers:
         dialect = dialects.registry()["gemini"]
     status, body = dialect.encode_error(err)
-    if field := getattr(dialect, "ERROR_REQUEST_ID", None):  # where a dialect echoes the id
-        body[field] = g.get("request_id", "")
+    if dialect.error_request_id:
+        body[dialect.error_request_id] = g.get("request_id", "")
     headers = {}
     if err.retry_after:
         headers["Retry-After"] = str(max(1, round(err.retry_after)))

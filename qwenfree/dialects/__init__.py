@@ -1,41 +1,27 @@
-"""API dialects. Each has the same three modules (views, schemas, translate) and its
-``translate`` module satisfies :class:`Dialect`."""
+"""API dialects. Each is a package of the same modules (views in ``__init__``, ``schemas``,
+``translate``), and its ``translate.DIALECT`` is a :class:`Dialect` with every member; the
+registry below is the one place that names them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from types import ModuleType
-from typing import Any, Protocol
+import functools
+from collections.abc import Mapping
+from types import MappingProxyType
 
-from qwenfree.accumulate import Completion
-from qwenfree.conversation import Conversation, GenerationParams
-from qwenfree.errors import QwenfreeError
-from qwenfree.sse import SSEMessage
+from qwenfree.dialects.common import Dialect
 
-
-class Dialect(Protocol):
-    def to_conversation(
-        self, payload: Mapping[str, Any]
-    ) -> tuple[Conversation, GenerationParams]: ...
-
-    def encode_events(
-        self, events: Iterable[object], params: GenerationParams
-    ) -> Iterator[SSEMessage]: ...
-
-    def encode_completion(self, done: Completion, params: GenerationParams) -> dict[str, Any]: ...
-
-    def encode_error(self, err: QwenfreeError) -> tuple[int, dict[str, Any]]: ...
-
-    def encode_stream_error(self, err: QwenfreeError) -> SSEMessage: ...
+__all__ = ["PREFIXES", "Dialect", "for_request", "registry"]
 
 
-def registry() -> dict[str, ModuleType]:
-    """Blueprint name -> translate module; imported lazily to keep import order simple."""
-    from qwenfree.dialects.anthropic import translate as anthropic
-    from qwenfree.dialects.gemini import translate as gemini
-    from qwenfree.dialects.openai import translate as openai
+@functools.cache
+def registry() -> Mapping[str, Dialect]:
+    """Dialect name (its blueprint's) -> Dialect, built once. Imported here, not at the top:
+    the dialect packages' views import ``web``, which imports this package."""
+    from qwenfree.dialects.anthropic.translate import DIALECT as anthropic
+    from qwenfree.dialects.gemini.translate import DIALECT as gemini
+    from qwenfree.dialects.openai.translate import DIALECT as openai
 
-    return {"openai": openai, "anthropic": anthropic, "gemini": gemini}
+    return MappingProxyType({d.name: d for d in (openai, anthropic, gemini)})
 
 
 # URL prefixes for requests no blueprint claimed (404/405): first match wins.
@@ -47,7 +33,7 @@ PREFIXES: tuple[tuple[str, str], ...] = (
 
 
 def for_request(path: str, blueprint: str | None, headers: Mapping[str, str]) -> str:
-    """Name the dialect a request speaks: its blueprint, its headers, then its URL prefix.
+    """Name the dialect a request speaks: its headers, its blueprint, then its URL prefix.
 
     ``GET /v1/models`` is shared: Anthropic clients send ``anthropic-version``, Google's send
     ``x-goog-api-key`` or ``x-goog-api-client`` (google-genai defaults to ``/v1``).
@@ -56,6 +42,6 @@ def for_request(path: str, blueprint: str | None, headers: Mapping[str, str]) ->
         return "anthropic"
     if "x-goog-api-key" in headers or "x-goog-api-client" in headers:
         return "gemini"
-    if blueprint in ("openai", "anthropic", "gemini"):
+    if blueprint in registry():
         return blueprint
     return next(name for prefix, name in PREFIXES if path.startswith(prefix))

@@ -1,6 +1,6 @@
 // qwenfree homepage: the token box (kept in this browser, written into every snippet, tested
-// against /token/check), the live model list and the playground. Uses window.qwenfree
-// (qwenfree.js); text from the server is written with textContent, never as HTML.
+// against /token/check) and the live model list; the playground is playground.js's. Uses
+// window.qwenfree (qwenfree.js); text from the server is written with textContent, never as HTML.
 (function () {
   "use strict";
 
@@ -164,7 +164,7 @@
     fillSnippets();
   }
 
-  // --- models, status and the playground ---------------------------------------------------
+  // --- models and status --------------------------------------------------------------------
 
   function chip(id) {
     var item = document.createElement("li");
@@ -278,126 +278,15 @@
       });
   }
 
-  var running = null;
-
-  function playState(en, zh) {
-    put($("play-state"), en, zh);
-  }
-
-  function readStream(response, onEvent) {
-    var reader = response.body.getReader();
-    var decoder = new TextDecoder();
-    var buffer = "";
-    function pump() {
-      return reader.read().then(function (part) {
-        if (part.done) {
-          return;
-        }
-        buffer += decoder.decode(part.value, { stream: true });
-        var blocks = buffer.split("\n\n");
-        buffer = blocks.pop();
-        blocks.forEach(function (block) {
-          block.split("\n").forEach(function (line) {
-            if (line.indexOf("data:") === 0) {
-              var data = line.slice(5).trim();
-              if (data && data !== "[DONE]") {
-                onEvent(JSON.parse(data));
-              }
-            }
-          });
-        });
-        return pump();
-      });
-    }
-    return pump();
-  }
-
-  function play(event) {
-    event.preventDefault();
-    var prompt = $("play-prompt").value.trim();
-    if (!token) {
-      playState("Enter your credential in step 1 first.", "请先在第 1 步输入你的凭据。");
-      $("token-input").focus();
-      return;
-    }
-    if (!prompt) {
-      playState("Write a prompt first.", "请先输入提示词。");
-      $("play-prompt").focus();
-      return;
-    }
-    var thinking = $("play-thinking");
-    var answer = $("play-answer");
-    thinking.textContent = "";
-    answer.textContent = "";
-    $("play-thinking-box").hidden = true;
-    running = new AbortController();
-    $("play-send").disabled = true;
-    $("play-stop").disabled = false;
-    playState("Waiting for the first words…", "等待回答…");
-    var body = {
-      model: $("play-model").value,
-      stream: true,
-      messages: [{ role: "user", content: prompt }],
-    };
-    fetch("/v1/chat/completions", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
-      body: JSON.stringify(body),
-      signal: running.signal,
-    })
-      .then(function (response) {
-        if (!response.ok) {
-          return response.json().then(function (data) {
-            throw new Error((data.error && data.error.message) || "HTTP " + response.status);
-          });
-        }
-        playState("Answering…", "正在回答…");
-        return readStream(response, function (chunk) {
-          var delta = (chunk.choices && chunk.choices[0] && chunk.choices[0].delta) || {};
-          if (delta.reasoning_content) {
-            $("play-thinking-box").hidden = false;
-            thinking.textContent += delta.reasoning_content;
-          }
-          if (delta.content) {
-            answer.textContent += delta.content;
-          }
-        });
-      })
-      .then(function () {
-        playState("Done.", "完成。");
-      })
-      .catch(function (err) {
-        if (err.name === "AbortError") {
-          playState("Stopped.", "已停止。");
-        } else {
-          playState("Failed: " + err.message, "失败：" + err.message);
-        }
-      })
-      .then(function () {
-        running = null;
-        $("play-send").disabled = false;
-        $("play-stop").disabled = true;
-      });
-  }
-
-  function setUpPlayground() {
-    var form = $("playground");
-    if (!form) {
-      return;
-    }
-    $("try").hidden = false;
-    form.addEventListener("submit", play);
-    $("play-stop").addEventListener("click", function () {
-      if (running) {
-        running.abort();
-      }
-    });
-    loadModels();
-  }
+  // For playground.js: the credential in the box now, and the model list it may refresh.
+  Q.token = function () {
+    return token;
+  };
+  Q.loadModels = loadModels;
 
   document.addEventListener("DOMContentLoaded", function () {
     setUpTokenBox();
-    setUpPlayground();
+    Q.setUpPlayground(); // playground.js
     loadStatus();
   });
 })();

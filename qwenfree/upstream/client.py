@@ -1,6 +1,7 @@
 """The HTTP transport to an upstream site (chat.qwen.ai by default, or Tongyi): one
 requests.Session per site and worker, streamed calls, and the only place where HTTP happens
-(``failures.py`` classifies what failed; ``observers`` hear of every call, for ``make doctor``)."""
+(``failures.py`` classifies what failed; ``observers`` hear of every call, for ``make doctor``
+and /metrics; ``wire`` names where a call's wire time goes, see ``calls.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
@@ -21,7 +22,7 @@ from requests.structures import CaseInsensitiveDict
 from qwenfree import errors
 from qwenfree.settings import Settings
 from qwenfree.upstream import browser, qwen
-from qwenfree.upstream.calls import CallRecord, Observer
+from qwenfree.upstream.calls import CallRecord, Observer, Wire, WireHook
 from qwenfree.upstream.cookies import CookieJars
 from qwenfree.upstream.failures import business_code, business_details, mapped_errors, status_error
 from qwenfree.upstream.site import Site
@@ -33,17 +34,20 @@ log = logging.getLogger(__name__)
 class UpstreamClient:
     """Owns the Session and the per-identity cookie jars; sends per-request credentials."""
 
-    adapter_class = HTTPAdapter  # metrics.WireAdapter times the wire
-
     def __init__(
-        self, settings: Settings, site: Site | None = None, observers: Sequence[Observer] = ()
+        self,
+        settings: Settings,
+        site: Site | None = None,
+        observers: Sequence[Observer] = (),
+        wire: WireHook | None = None,
     ) -> None:
         self.site = site = site or qwen.site(settings)
-        self.observers = list(observers)  # each hears of every call once (make doctor)
+        self.observers = list(observers)  # each hears of every call once (doctor, metrics)
+        self.wire = wire
         self.base = site.base
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         session = requests.Session()
-        adapter = self.adapter_class(
+        adapter = HTTPAdapter(
             pool_connections=4, pool_maxsize=settings.upstream_pool_size, max_retries=0
         )
         session.mount("http://", adapter)
@@ -93,9 +97,12 @@ class UpstreamClient:
         """``json`` that also returns the answer's ``Set-Cookie`` lines (sign-in and refresh
         hand out tokens there)."""
         started, r, text = time.perf_counter(), None, ""
+        charge = self.wire() if self.wire is not None else None
         try:
             with mapped_errors(self.site.name):
-                r = self._send(method, path, token, body, chat_id, base=base, cookies=cookies)
+                r = self._send(
+                    method, path, token, body, chat_id, charge, base=base, cookies=cookies
+                )
                 try:
                     text = r.text[:MAX_ERROR_BODY]
                 finally:
@@ -122,9 +129,10 @@ class UpstreamClient:
     ) -> UpstreamStream:
         """Open a streamed completion call; raise if its status already says it failed."""
         started, r, text = time.perf_counter(), None, ""
+        charge = self.wire() if self.wire is not None else None
         try:
             with mapped_errors(self.site.name):
-                r = self._send("POST", path, token, body, chat_id, stream=True)
+                r = self._send("POST", path, token, body, chat_id, charge, stream=True)
                 status = self.status(r)
                 if status >= 400:
                     try:
@@ -137,17 +145,29 @@ class UpstreamClient:
         except errors.QwenfreeError as err:
             self._observe("POST", path, started, r, text, err, stream=True)
             raise
-        opened = r
+        opened, open_seconds = r, time.perf_counter() - started
 
         def ended(err: errors.QwenfreeError | None, text: str, unparsed: tuple[str, ...]) -> None:
-            self._observe("POST", path, started, opened, text, err, stream=True, unparsed=unparsed)
+            self._observe(
+                "POST",
+                path,
+                started,
+                opened,
+                text,
+                err,
+                stream=True,
+                unparsed=unparsed,
+                timings=(open_seconds, upstream.first_event_seconds),
+            )
 
-        return UpstreamStream(
+        upstream = UpstreamStream(
             r,
             self.site,
             lambda err: self._logged("POST", path, opened, err),
             ended if self.observers else None,
+            wire=charge,
         )
+        return upstream
 
     def status(self, r: requests.Response) -> int:
         """The real status: the site's header when it sets one (HTTP 200 on the wire)."""
@@ -162,6 +182,7 @@ class UpstreamClient:
         token: str | None,
         body: Any,
         chat_id: str | None,
+        charge: Wire | None,
         *,
         stream: bool = False,
         base: str | None = None,
@@ -182,7 +203,7 @@ class UpstreamClient:
         if sent:
             headers["Cookie"] = sent
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-        r = self._request(method, (base or self.base) + path, headers, data, stream)
+        r = self._request(method, (base or self.base) + path, headers, data, stream, charge)
         # Only answers that accepted the credential may set its cookies: the identity comes from
         # an unverified JWT claim, and a forged token's refusal must not rewrite another's jar.
         if identity and self.status(r) < 400:
@@ -190,10 +211,17 @@ class UpstreamClient:
         return r
 
     def _request(
-        self, method: str, url: str, headers: dict[str, str], data: bytes | None, stream: bool
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        stream: bool,
+        charge: Wire | None = None,
     ) -> requests.Response:
         """``session.request`` minus its per-call merging (~0.3 ms, with Protocol isinstance
-        checks): URLs are built encoded (``paths.part``), bodies are bytes, settings fixed."""
+        checks): URLs are built encoded (``paths.part``), bodies are bytes, settings fixed.
+        ``charge`` is told the wire time (see ``on_wire``)."""
         session = self.session
         prepared = requests.PreparedRequest()
         prepared.method = method
@@ -207,14 +235,17 @@ class UpstreamClient:
         prepared.headers = merged
         prepared.body = data
         prepared._cookies = RequestsCookieJar()  # read when a redirect is followed
-        return session.send(
-            prepared,
-            timeout=self.timeout,
-            stream=stream,
-            proxies=session.proxies,
-            verify=session.verify,
-            cert=session.cert,
-            allow_redirects=True,
+        return on_wire(
+            charge,
+            lambda: session.send(
+                prepared,
+                timeout=self.timeout,
+                stream=stream,
+                proxies=session.proxies,
+                verify=session.verify,
+                cert=session.cert,
+                allow_redirects=True,
+            ),
         )
 
     def _failed(
@@ -264,22 +295,29 @@ class UpstreamClient:
         *,
         stream: bool = False,
         unparsed: tuple[str, ...] = (),
+        timings: tuple[float | None, float | None] | None = None,
     ) -> None:
         if not self.observers:
             return
+        seconds = time.perf_counter() - started
         header = self.site.status_header
+        bare = path.split("?", 1)[0]
+        open_seconds, first_event = timings or ((seconds, None) if stream else (None, None))
         record = CallRecord(
-            method,
-            path.split("?", 1)[0],
-            r.status_code if r is not None else None,
-            r.headers.get(header) if r is not None and header else None,
-            (business_code(text) or None) if err is not None else None,
-            (business_details(text) or None) if err is not None else None,
-            time.perf_counter() - started,
-            err.kind if err is not None else None,
-            err.message if err is not None else None,
-            stream,
-            unparsed,
+            method=method,
+            path=bare,
+            http_status=r.status_code if r is not None else None,
+            actual_status=r.headers.get(header) if r is not None and header else None,
+            code=(business_code(text) or None) if err is not None else None,
+            details=(business_details(text) or None) if err is not None else None,
+            seconds=seconds,
+            error=err.kind if err is not None else None,
+            message=err.message if err is not None else None,
+            stream=stream,
+            unparsed=unparsed,
+            endpoint=self.site.endpoint(method, bare),
+            open_seconds=open_seconds,
+            first_event_seconds=first_event,
         )
         for observer in self.observers:
             observer(record)
@@ -287,8 +325,12 @@ class UpstreamClient:
     def put(self, url: str, data: bytes, headers: dict[str, str]) -> None:
         """Upload bytes to the object storage URL an STS answer named (signed by the caller);
         raise if storage refused them. No account credentials are sent there."""
+        charge = self.wire() if self.wire is not None else None
         with mapped_errors(self.site.name):
-            r = self.session.put(url, data=data, headers=headers, timeout=self.timeout)
+            r = on_wire(
+                charge,
+                lambda: self.session.put(url, data=data, headers=headers, timeout=self.timeout),
+            )
             try:
                 text = r.text[:4096]
             finally:
@@ -302,8 +344,9 @@ class UpstreamClient:
 
     def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a file the upstream generated (its CDN URL, query kept); at most ``max_bytes``."""
+        charge = self.wire() if self.wire is not None else None
         with mapped_errors(self.site.name):
-            r = self.session.get(url, timeout=self.timeout, stream=True)
+            r = on_wire(charge, lambda: self.session.get(url, timeout=self.timeout, stream=True))
             try:
                 if r.status_code >= 400:
                     raise errors.UpstreamUnavailable(
@@ -323,3 +366,20 @@ def response_cookies(r: requests.Response) -> list[str]:
     """The raw ``Set-Cookie`` lines of a response (requests folds them into one string)."""
     getlist = getattr(getattr(r.raw, "headers", None), "getlist", None)
     return list(getlist("Set-Cookie")) if getlist is not None else []
+
+
+def on_wire(charge: Wire | None, send: Callable[[], requests.Response]) -> requests.Response:
+    """Run ``send`` and tell ``charge`` its wire time: what requests measured around each
+    adapter send (``elapsed``: sending, then waiting for the status line and headers; one per
+    redirect). Header and cookie handling stay out, so the overhead header is what a client
+    measuring us would see added. A send that failed is charged whole."""
+    if charge is None:
+        return send()
+    started = time.perf_counter()
+    try:
+        r = send()
+    except BaseException:
+        charge(time.perf_counter() - started)
+        raise
+    charge(sum((h.elapsed for h in r.history), r.elapsed).total_seconds())
+    return r

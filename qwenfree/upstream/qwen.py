@@ -341,6 +341,16 @@ def _size(hw: Any) -> tuple[int | None, int | None]:
     return None, None
 
 
+# The JSON calls /metrics names (upstream_seconds' ``call`` label); the rest are "other".
+ENDPOINTS = (
+    ("POST", "/api/v1/auths/signin", "signin"),
+    ("GET", "/api/v1/auths", "auth_check"),
+    ("GET", "/api/models", "models"),
+    ("POST", "/api/v2/chats/new", "new_chat"),
+    ("DELETE", "/api/v2/chats/", "delete_chat"),
+)
+
+
 def site(settings: Settings, profile: BrowserProfile | None = None) -> Site:
     """chat.qwen.ai as a browser page's ``fetch`` sees it (§16.1): the profile's header set on
     every call, ``Referer`` naming the page the call comes from, the token as Bearer and as the
@@ -367,6 +377,7 @@ def site(settings: Settings, profile: BrowserProfile | None = None) -> Site:
         identity=identity,
         profile=profile.name,
         name=NAME,
+        endpoints=ENDPOINTS,
     )
 
 

@@ -40,3 +40,12 @@ class Site:
     identity: Callable[[str], str] | None = None
     profile: str = "static"  # the header set's name, for failure log lines
     name: str = "chat.qwen.ai"  # how error messages name the site
+    # (method, path prefix, name) of the JSON calls /metrics tells apart; first match wins.
+    endpoints: tuple[tuple[str, str, str], ...] = ()
+
+    def endpoint(self, method: str, path: str) -> str:
+        """The name of a call, for /metrics' ``call`` label: bounded, never an id."""
+        hit = (
+            name for m, prefix, name in self.endpoints if m == method and path.startswith(prefix)
+        )
+        return next(hit, "other")

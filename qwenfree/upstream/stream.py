@@ -5,6 +5,7 @@ events out; a body that is no stream (a JSON business error, an HTML page sent w
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,21 +34,35 @@ class UpstreamStream:
         site: Site | None = None,
         on_error: Callable[[errors.QwenfreeError], errors.QwenfreeError] | None = None,
         on_end: Callable[[errors.QwenfreeError | None, str, tuple[str, ...]], None] | None = None,
+        wire: Callable[[float], None] | None = None,
     ) -> None:
         self._response = response
         self._site = site
         self._on_error = on_error or (lambda err: err)
         self._on_end = on_end  # once: when the body ended, failed or was closed
         self._last = ""  # the failing body or frame, for on_end's code and details
+        self._wire = wire  # told how long each body read waited (the request's meter)
+        self.first_event_seconds: float | None = None  # from the first read to the first event
         self.parser: Any = site.parser() if site else qwen.FrameParser()
 
     def __iter__(self) -> Iterator[Event]:
+        started = time.perf_counter()
+        events = self._events()
         try:
-            yield from self._events()
+            first = next(events, None)
+            self._reached_first(started)
+            if first is not None:
+                yield first
+                yield from events
         except errors.QwenfreeError as err:
+            self._reached_first(started)
             self._ended(err)
             raise
         self._ended(None)
+
+    def _reached_first(self, started: float) -> None:
+        if self.first_event_seconds is None:  # (or the body's end, or its failure)
+            self.first_event_seconds = time.perf_counter() - started
 
     def _events(self) -> Iterator[Event]:
         decoder = SSEDecoder()
@@ -86,6 +101,21 @@ class UpstreamStream:
             on_end(err, self._last if err is not None else "", unparsed)
 
     def _chunks(self) -> Iterator[bytes]:
+        """The body's chunks; each read's wait is charged to ``wire`` (kept from the call's
+        start: later reads may run in the heartbeat pump, where no request is current)."""
+        source, charge = self._reads(), self._wire
+        if charge is None:
+            yield from source
+            return
+        while True:
+            started = time.perf_counter()
+            chunk = next(source, None)
+            charge(time.perf_counter() - started)
+            if chunk is None:
+                return
+            yield chunk
+
+    def _reads(self) -> Iterator[bytes]:
         raw = self._response.raw
         if raw.chunked:
             yield from raw.read_chunked(None, decode_content=True)

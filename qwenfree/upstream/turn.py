@@ -3,7 +3,9 @@ planned (model, chat type, thinking) and rendered (prompt text, loaded files). D
 the backends so they never import the service that builds it.
 
 Also the gateway's own continuation handle, ``<chat_id>.<response_id>.<token fingerprint>``,
-which the service issues and which callers hand back (``conversation_id``, video ids).
+which the service issues and which callers hand back (``conversation_id``, video ids). Each
+dialect wraps it in its own ids and unwraps them (``dialects/common.py``): only the bare handle
+reaches this layer.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from dataclasses import dataclass, field
 
 from qwenfree.attachments import Blob
 from qwenfree.upstream import paths
-
-HANDLE_PREFIXES = ("chatcmpl-", "msg_", "resp_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +56,11 @@ class Handle:
 
     @classmethod
     def parse(cls, text: str | None) -> Handle | None:
-        """Read a handle from an id we returned earlier; None if it is not one. Each part must
-        have a shape we issue (a site's id, a hex fingerprint): anything else is never sent
-        upstream. The backend checks its own id shape again before using one."""
+        """Read a handle (its dialect already took the id prefix off); None if it is not one.
+        Each part must have a shape we issue (a site's id, a hex fingerprint): anything else is
+        never sent upstream. The backend checks its own id shape again before using one."""
         if not text or not isinstance(text, str):
             return None
-        for prefix in HANDLE_PREFIXES:
-            text = text.removeprefix(prefix)
         parts = text.split(".")
         if len(parts) != 3:
             return None

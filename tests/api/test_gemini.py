@@ -797,15 +797,3 @@ def test_unparseable_call_arguments_finish_as_malformed_function_call():
     out = frames(events)
     assert out[-1]["candidates"][0]["finishReason"] == "MALFORMED_FUNCTION_CALL"
     assert not any(p for f in out for p in f["candidates"][0]["content"]["parts"])
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ('```json\n{"a": 1}\n```', '{"a": 1}'),
-        ("```\n[1, 2]\n```\n", "[1, 2]"),
-        ('  {"a": "```"}  ', '{"a": "```"}'),
-    ],
-)
-def test_unfence(text, expected):
-    assert translate.unfence(text) == expected

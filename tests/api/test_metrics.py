@@ -57,6 +57,7 @@ def test_metrics_count_requests_tokens_latency_and_errors(gateway, fake):
     assert total(m, "qwenfree_ttfb_seconds_count", stream="false") == 1
     assert total(m, "qwenfree_proxy_overhead_seconds_count") == 4
     assert total(m, "qwenfree_upstream_seconds_count", call="completion_open") == 3
+    assert total(m, "qwenfree_upstream_seconds_count", call="completion_first_event") == 2
     assert total(m, "qwenfree_upstream_seconds_count", call="new_chat") == 3
     assert total(m, "qwenfree_active_streams") == 0  # the stream ended
     assert total(m, "qwenfree_accounts") == 0  # client-token mode holds no accounts

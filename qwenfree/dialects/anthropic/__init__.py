@@ -15,25 +15,27 @@ from qwenfree.dialects.anthropic import translate
 from qwenfree.dialects.anthropic.schemas import CountTokensSchema, MessagesSchema
 
 bp = Blueprint("anthropic", __name__, url_prefix="/v1")
+DIALECT = translate.DIALECT
 
 
 @bp.post("/messages")
 def messages() -> Response:
     st = web.state()
     payload = web.load_or_raise(MessagesSchema, web.json_body())
-    conversation, params = translate.to_conversation(payload)
+    conversation, params = DIALECT.to_conversation(payload)
     web.pause()
     events = st.service.stream(conversation, params, web.bearer_tokens())
     if params.stream:
-        return web.stream_response(events, translate, params)
-    return web.json_response(translate.encode_completion(accumulate(events), params))
+        return web.stream_response(events, DIALECT, params)
+    return web.json_response(DIALECT.encode_completion(accumulate(events), params))
 
 
 @bp.post("/messages/count_tokens")
 def count_tokens() -> Response:
-    """The prompt's size by the estimator the context budget uses (see prompt.py)."""
+    """The prompt's size by the estimator the context check uses (``qwenfree/tokens.py``)."""
     st = web.state()
     payload = web.load_or_raise(CountTokensSchema, web.json_body())
-    conversation, params = translate.to_conversation(payload)
+    conversation, params = DIALECT.to_conversation(payload)
     web.pause()
-    return web.json_response({"input_tokens": st.service.count_tokens(conversation, params)})
+    counted = st.service.count_tokens(conversation, params)
+    return web.json_response(DIALECT.encode_token_count(counted))

@@ -20,9 +20,9 @@ from typing import Any
 
 from qwenfree import errors
 from qwenfree.accumulate import Completion
-from qwenfree.catalog import ModelInfo
 from qwenfree.conversation import Conversation, GenerationParams, ToolSpec
-from qwenfree.dialects.anthropic import content
+from qwenfree.dialects.anthropic import content, models
+from qwenfree.dialects.common import Dialect, IdPrefix, markdown_image
 from qwenfree.events import (
     Citations,
     Heartbeat,
@@ -65,7 +65,8 @@ ERROR_TYPES = {
 BUSY_KINDS = ("no_token", "token_rejected")
 ERROR_TYPES |= {kind: "overloaded_error" for kind in BUSY_KINDS}
 STATUS_OVERRIDES = {kind: 529 for kind in BUSY_KINDS}
-ERROR_REQUEST_ID = "request_id"  # web.error_response puts the request id here
+IDS = IdPrefix("msg_")  # message ids
+THINKING_OPTIONAL = True  # Claude Code asks every model to think
 CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 EFFORT_THINKS = {"low": False, "medium": True, "high": True, "max": True, "xhigh": True}
 
@@ -107,7 +108,7 @@ def _params(payload: Mapping[str, Any]) -> GenerationParams:
         parallel_tool_calls=not choice.get("disable_parallel_tool_use"),
         thinking=thinking,
         thinking_budget=budget,
-        thinking_optional=True,
+        thinking_optional=THINKING_OPTIONAL,
         search=any(str(t.get("type") or "").startswith("web_search") for t in _tools(payload)),
         extra=extra,
     )
@@ -148,10 +149,6 @@ def _tool(tool: Mapping[str, Any]) -> ToolSpec:
 # ------------------------------------------------------------------------------ responses
 
 
-def message_id(handle: str) -> str:
-    return "msg_" + handle
-
-
 def tool_use_id(call_id: str) -> str:
     return "toolu_" + call_id.removeprefix("call_")
 
@@ -183,7 +180,7 @@ class _Stream:
 
     def feed(self, ev: object) -> Iterator[tuple[str, dict[str, Any] | str]]:
         if isinstance(ev, MessageStart):
-            self.msg_id, self.input_tokens = message_id(ev.id), ev.input_tokens
+            self.msg_id, self.input_tokens = IDS.encode(ev.id), ev.input_tokens
             yield "message_start", {"message": self._start_message()}
             yield "ping", {}
         elif isinstance(ev, ReasoningDelta):
@@ -198,7 +195,7 @@ class _Stream:
         elif isinstance(ev, TextDelta | ImageOutput):
             yield from self._block("text", {"text": ""})
             yield from self._cite()
-            text = ev.text if isinstance(ev, TextDelta) else _markdown_image(ev)
+            text = ev.text if isinstance(ev, TextDelta) else markdown_image(ev)
             yield self._text("text_delta", "text", text)
         elif isinstance(ev, ToolCallStart):
             yield from self._close()
@@ -264,13 +261,13 @@ class _Stream:
 
 def encode_completion(done: Completion, params: GenerationParams) -> dict[str, Any]:
     """The message object for a folded answer."""
-    msg_id = message_id(done.id)
+    msg_id = IDS.encode(done.id)
     blocks: list[dict[str, Any]] = []
     if done.reasoning:
         sign = signature(msg_id, done.reasoning)
         shown = "" if _omits_thinking(params) else done.reasoning
         blocks.append({"type": "thinking", "thinking": shown, "signature": sign})
-    text = "\n\n".join(t for t in [done.text, *map(_markdown_image, done.images)] if t)
+    text = "\n\n".join(t for t in [done.text, *map(markdown_image, done.images)] if t)
     if text:
         cited = {"citations": [citation(s) for s in done.sources]} if done.sources else {}
         blocks.append({"type": "text", "text": text} | cited)
@@ -342,11 +339,7 @@ def citation(source: Source) -> dict[str, Any]:
     }
 
 
-def _markdown_image(image: ImageOutput) -> str:
-    return f"![image]({image.url})"
-
-
-# ------------------------------------------------------------------------------ errors, models
+# ------------------------------------------------------------------------------ errors
 
 
 def error_body(err: errors.QwenfreeError) -> dict[str, Any]:
@@ -364,19 +357,22 @@ def encode_stream_error(err: errors.QwenfreeError) -> SSEMessage:
     return SSEMessage(data=error_body(err), event="error")
 
 
-def encode_model(m: ModelInfo, requested: str) -> dict[str, Any]:
-    """``GET /v1/models/{id}`` in Anthropic's shape, under the name that was asked for."""
-    return {
-        "type": "model",
-        "id": requested,
-        "display_name": m.name,
-        "created_at": "1970-01-01T00:00:00Z",
-    }
+def encode_token_count(tokens: int) -> dict[str, Any]:
+    """``POST /v1/messages/count_tokens``."""
+    return {"input_tokens": tokens}
 
 
-def encode_models(models: Sequence[ModelInfo]) -> dict[str, Any]:
-    """``GET /v1/models`` in Anthropic's shape (chosen when ``anthropic-version`` is sent)."""
-    data = [encode_model(m, variant) for m in models for variant in m.variants()]
-    first = data[0]["id"] if data else None
-    last = data[-1]["id"] if data else None
-    return {"data": data, "has_more": False, "first_id": first, "last_id": last}
+DIALECT = Dialect(
+    name="anthropic",
+    to_conversation=to_conversation,
+    encode_events=encode_events,
+    encode_completion=encode_completion,
+    encode_error=encode_error,
+    encode_stream_error=encode_stream_error,
+    encode_models=models.encode_models,
+    describe_model=models.describe_model,
+    encode_token_count=encode_token_count,
+    ids=IDS,
+    thinking_optional=THINKING_OPTIONAL,
+    error_request_id="request_id",
+)

@@ -8,7 +8,6 @@ blueprint, which answers in Gemini's shape when the request carries Google's hea
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +21,7 @@ from qwenfree.dialects.gemini import translate
 from qwenfree.dialects.gemini.schemas import CountTokensSchema, GenerateContentSchema, camelize
 
 bp = Blueprint("gemini", __name__)
+DIALECT = translate.DIALECT
 
 
 class Unimplemented(errors.ClientError):
@@ -43,21 +43,15 @@ def list_models() -> Response:
     """List the Qwen models (and their mode variants) as Gemini Model resources."""
     tokens = caller_tokens()
     models, _ = web.state().service.catalog.models(tokens[0] if tokens else None)
-    return web.json_response(translate.encode_models(models))
+    return web.json_response(DIALECT.encode_models(models))
 
 
 @bp.get("/v1beta/models/<path:name>")
 def get_model(name: str) -> Response:
     """Describe one model; Gemini names such as ``gemini-2.5-flash`` resolve to their Qwen model."""
-    return web.json_response(describe_model(name))
-
-
-def describe_model(name: str) -> dict[str, Any]:
-    """The Model resource for ``name``, aliases (``gemini-*``) and mode suffixes included."""
     tokens = caller_tokens()
-    name = name.removeprefix("models/")
-    resolved = web.state().service.catalog.resolve(name, tokens[0] if tokens else None)
-    return translate.encode_model(resolved.model, name)
+    catalog = web.state().service.catalog
+    return web.json_response(DIALECT.describe_model(catalog, name, tokens[0] if tokens else None))
 
 
 @bp.post("/v1beta/models/<path:name>")
@@ -90,25 +84,14 @@ def _generate(model: str, *, stream: bool) -> Response:
         )
     payload = web.load_or_raise(GenerateContentSchema, _camelized_body())
     payload |= {"model": model or "default", "stream": stream}
-    conversation, params = translate.to_conversation(payload)
+    conversation, params = DIALECT.to_conversation(payload)
     web.pause()
-    params = _fit_thinking(params, tokens)
     events = st.service.stream(conversation, params, tokens)
     if not stream:
-        return web.json_response(translate.encode_completion(accumulate(events), params))
+        return web.json_response(DIALECT.encode_completion(accumulate(events), params))
     if request.args.get("alt") == "sse":
-        return web.stream_response(events, translate, params)
+        return web.stream_response(events, DIALECT, params)
     return web.json_response(_chunk_list(events, params))  # Google's JSON-array streaming
-
-
-def _fit_thinking(params: GenerationParams, tokens: list[str]) -> GenerationParams:
-    """Gemini clients ask for thinking by default: a Qwen model that cannot think just answers."""
-    if not params.thinking:
-        return params
-    model = web.state().service.catalog.resolve(params.model, tokens[0]).model
-    if model.thinking or not model.known:
-        return params
-    return dataclasses.replace(params, thinking=None, thinking_budget=None)
 
 
 def _chunk_list(events: Iterator[object], params: GenerationParams) -> list[Any]:
@@ -116,7 +99,7 @@ def _chunk_list(events: Iterator[object], params: GenerationParams) -> list[Any]
     events = iter(events)
     try:
         # Text chunks come serialised for SSE (sse.Template); the array wants them whole.
-        chunks = (message.data for message in translate.encode_events(events, params))
+        chunks = (message.data for message in DIALECT.encode_events(events, params))
         return [json.loads(c) if isinstance(c, str) else c for c in chunks]
     finally:
         close = getattr(events, "close", None)
@@ -142,10 +125,9 @@ def count_tokens(model: str) -> Response:
         raise errors.InvalidRequest(
             "countTokens needs 'contents' or 'generateContentRequest'", param="contents"
         )
-    conversation, params = translate.to_conversation(payload | {"model": model})
+    conversation, params = DIALECT.to_conversation(payload | {"model": model})
     total = web.state().service.count_tokens(conversation, params)
-    details = [{"modality": "TEXT", "tokenCount": total}]
-    return web.json_response({"totalTokens": total, "promptTokensDetails": details})
+    return web.json_response(DIALECT.encode_token_count(total))
 
 
 def embed(model: str) -> Response:

@@ -11,16 +11,15 @@ last one with ``finishReason`` and ``usageMetadata``.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from qwenfree import errors
 from qwenfree.accumulate import Completion, ToolCall
-from qwenfree.catalog import ModelInfo
 from qwenfree.conversation import Conversation, GenerationParams
-from qwenfree.dialects.gemini import contents
+from qwenfree.dialects.common import Dialect, IdPrefix, markdown_image, unfence
+from qwenfree.dialects.gemini import contents, models
 from qwenfree.events import (
     Citations,
     ImageOutput,
@@ -60,8 +59,8 @@ STATUS_NAMES = {
 }
 # thinkingLevel -> thinking on/off (the same split as OpenAI's reasoning_effort)
 THINKING_LEVELS = {"MINIMAL": False, "LOW": False, "MEDIUM": True, "HIGH": True}
-FENCED = re.compile(r"\A\s*```[\w+-]*[ \t]*\n(.*?)\n?```\s*\Z", re.DOTALL)
-GENERATION_METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
+IDS = IdPrefix("")  # responseId is the handle itself
+THINKING_OPTIONAL = True  # gemini-cli asks every model to think
 RPC_TYPE = "type.googleapis.com/google.rpc."
 
 
@@ -104,6 +103,7 @@ def _params(payload: Mapping[str, Any], choice: str | None, search: bool) -> Gen
         tool_choice=choice,
         thinking=thinking,
         thinking_budget=budget,
+        thinking_optional=THINKING_OPTIONAL,
         search=search,
         extra=extra,
     )
@@ -165,7 +165,7 @@ class _Stream:
         elif isinstance(ev, ToolCallDelta) and ev.index in self.calls:
             self.calls[ev.index].arguments += ev.arguments
         elif isinstance(ev, ImageOutput):
-            yield self._body([{"text": _markdown_image(ev)}])
+            yield self._body([{"text": markdown_image(ev)}])
         elif isinstance(ev, Citations):
             self.sources.extend(ev.sources)
         elif isinstance(ev, Usage):
@@ -204,7 +204,7 @@ def encode_completion(done: Completion, params: GenerationParams) -> dict[str, A
     parts: list[dict[str, Any]] = []
     if done.reasoning and params.extra.get("include_thoughts"):
         parts.append({"text": done.reasoning, "thought": True})
-    text = "\n\n".join(t for t in [done.text, *map(_markdown_image, done.images)] if t)
+    text = "\n\n".join(t for t in [done.text, *map(markdown_image, done.images)] if t)
     if "json_schema" in params.extra:
         text = unfence(text)
     if text:
@@ -260,17 +260,7 @@ def _usage(u: Usage) -> dict[str, int]:
     }
 
 
-def unfence(text: str) -> str:
-    """Drop a markdown code fence around a whole JSON answer (models like to add one)."""
-    found = FENCED.match(text)
-    return found.group(1).strip() if found else text.strip()
-
-
-def _markdown_image(image: ImageOutput) -> str:
-    return f"![image]({image.url})"
-
-
-# ------------------------------------------------------------------------------ errors, models
+# ------------------------------------------------------------------------------ errors
 
 
 def error_body(err: errors.QwenfreeError) -> dict[str, Any]:
@@ -296,21 +286,23 @@ def encode_stream_error(err: errors.QwenfreeError) -> SSEMessage:
     return SSEMessage(data=error_body(err))
 
 
-def encode_model(m: ModelInfo, name: str) -> dict[str, Any]:
-    """One Gemini Model resource for the model the caller knows as ``name``."""
-    return {
-        "name": f"models/{name}",
-        "baseModelId": m.id,
-        "version": "001",
-        "displayName": m.name,
-        "description": f"{m.name} on chat.qwen.ai",
-        "inputTokenLimit": m.context_length,
-        "outputTokenLimit": m.max_output,
-        "supportedGenerationMethods": GENERATION_METHODS,
-        "thinking": m.thinking,
-    }
+def encode_token_count(tokens: int) -> dict[str, Any]:
+    """``models/{model}:countTokens``."""
+    details = [{"modality": "TEXT", "tokenCount": tokens}]
+    return {"totalTokens": tokens, "promptTokensDetails": details}
 
 
-def encode_models(models: Sequence[ModelInfo]) -> dict[str, Any]:
-    """``GET /v1beta/models`` in Gemini's shape: every model and mode variant."""
-    return {"models": [encode_model(m, variant) for m in models for variant in m.variants()]}
+DIALECT = Dialect(
+    name="gemini",
+    to_conversation=to_conversation,
+    encode_events=encode_events,
+    encode_completion=encode_completion,
+    encode_error=encode_error,
+    encode_stream_error=encode_stream_error,
+    encode_models=models.encode_models,
+    describe_model=models.describe_model,
+    encode_token_count=encode_token_count,
+    ids=IDS,
+    thinking_optional=THINKING_OPTIONAL,
+    error_request_id=None,
+)

@@ -21,6 +21,8 @@ from qwenfree.conversation import (
     ToolResultPart,
     ToolSpec,
 )
+from qwenfree.dialects.common import Dialect, IdPrefix, markdown_image
+from qwenfree.dialects.openai import models
 from qwenfree.events import (
     Citations,
     Heartbeat,
@@ -37,6 +39,8 @@ from qwenfree.events import (
 )
 from qwenfree.sse import HOLE, SSEMessage, Template
 
+IDS = IdPrefix("chatcmpl-")  # completion ids; ``conversation_id`` hands one back
+THINKING_OPTIONAL = False  # reasoning_effort on a model that cannot think is refused
 FINISH_REASONS = {
     StopReason.END_TURN: "stop",
     StopReason.MAX_TOKENS: "length",
@@ -137,9 +141,10 @@ def _params(payload: Mapping[str, Any]) -> GenerationParams:
         tool_choice=choice,
         thinking=thinking,
         thinking_budget=payload.get("thinking_budget"),
+        thinking_optional=THINKING_OPTIONAL,
         parallel_tool_calls=payload.get("parallel_tool_calls") is not False,
         search=payload.get("web_search_options") is not None,
-        continuation=payload.get("conversation_id"),
+        continuation=IDS.decode(payload.get("conversation_id")),
         extra=extra,
     )
 
@@ -222,7 +227,7 @@ def _tool(fn: Mapping[str, Any]) -> ToolSpec:
 
 def encode_events(events: Iterable[object], params: GenerationParams) -> Iterator[SSEMessage]:
     """Translate neutral events into chat.completion.chunk messages, ending with [DONE]."""
-    chunk_id, created = "chatcmpl-", int(time.time())
+    chunk_id, created = IDS.encode(""), int(time.time())
     usage: Usage | None = None
     wrote_text = False
 
@@ -240,7 +245,7 @@ def encode_events(events: Iterable[object], params: GenerationParams) -> Iterato
 
     for ev in events:
         if isinstance(ev, MessageStart):
-            chunk_id = "chatcmpl-" + ev.id
+            chunk_id = IDS.encode(ev.id)
             templates.clear()
             yield chunk({"role": "assistant", "content": ""})
         elif isinstance(ev, TextDelta):
@@ -249,7 +254,7 @@ def encode_events(events: Iterable[object], params: GenerationParams) -> Iterato
         elif isinstance(ev, ReasoningDelta):
             yield text("reasoning_content", ev.text)
         elif isinstance(ev, ImageOutput):
-            yield chunk({"content": ("\n\n" if wrote_text else "") + _markdown_image(ev)})
+            yield chunk({"content": ("\n\n" if wrote_text else "") + markdown_image(ev)})
             wrote_text = True
         elif isinstance(ev, Citations):
             yield chunk({"annotations": _annotations(ev.sources)})
@@ -282,7 +287,7 @@ def encode_completion(done: Completion, params: GenerationParams) -> dict[str, A
     """The chat.completion object for a folded answer."""
     text = done.text
     for image in done.images:
-        text += ("\n\n" if text else "") + _markdown_image(image)
+        text += ("\n\n" if text else "") + markdown_image(image)
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if done.reasoning:
         message["reasoning_content"] = done.reasoning
@@ -299,7 +304,7 @@ def encode_completion(done: Completion, params: GenerationParams) -> dict[str, A
         "logprobs": None,
         "finish_reason": FINISH_REASONS[done.stop_reason],
     }
-    body = _envelope("chatcmpl-" + done.id, int(time.time()), params.model, [choice])
+    body = _envelope(IDS.encode(done.id), int(time.time()), params.model, [choice])
     body["object"] = "chat.completion"
     if done.usage is not None:
         body["usage"] = _usage(done.usage)
@@ -339,10 +344,6 @@ def _usage(u: Usage) -> dict[str, Any]:
     }
 
 
-def _markdown_image(image: ImageOutput) -> str:
-    return f"![image]({image.url})"
-
-
 def _annotations(sources: Iterable[Source]) -> list[dict[str, Any]]:
     return [
         {
@@ -351,3 +352,24 @@ def _annotations(sources: Iterable[Source]) -> list[dict[str, Any]]:
         }
         for s in sources
     ]
+
+
+def encode_token_count(tokens: int) -> dict[str, Any]:
+    """A prompt's size in the shape of OpenAI's input-token count (no route serves it yet)."""
+    return {"object": "response.input_tokens", "input_tokens": tokens}
+
+
+DIALECT = Dialect(
+    name="openai",
+    to_conversation=to_conversation,
+    encode_events=encode_events,
+    encode_completion=encode_completion,
+    encode_error=encode_error,
+    encode_stream_error=encode_stream_error,
+    encode_models=models.encode_models,
+    describe_model=models.describe_model,
+    encode_token_count=encode_token_count,
+    ids=IDS,
+    thinking_optional=THINKING_OPTIONAL,
+    error_request_id=None,
+)
