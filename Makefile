@@ -4,7 +4,7 @@
 #   make serve    run the gateway (gunicorn + gevent) on $PORT (default 8000)
 #   make test     install dev requirements and run pytest ($PYTEST_ARGS is passed on), then the
 #                 core dialect files again against the fake's legacy (mid-2026) site
-#   make structure  the package's shape: file sizes, import layers (tests/test_structure.py)
+#   make structure  the package's shape: file sizes, import layers (tests/unit/test_structure.py)
 #   make demo     serve against the bundled fake chat.qwen.ai, fully offline
 #   make doctor   check, call by call, that the site works with your credential (paste its output)
 #   make bench    measure the gateway against a fake upstream; writes bench/RESULTS.md
@@ -94,8 +94,8 @@ doctor: $(RUNTIME_STAMP) ## check each call the gateway needs against the site (
 # core dialect files against the legacy (mid-2026) fake, so the older site's shapes (v1 sign-in,
 # HTTP 4xx errors, v1 task status) stay covered. PYTEST_ARGS narrows the first pass and skips
 # the second; QWENFREE_FAKE_MODE=legacy (read by tests/conftest.py only) runs any selection
-# against the legacy fake: `QWENFREE_FAKE_MODE=legacy make test PYTEST_ARGS=tests/test_drawing.py`.
-LEGACY_TESTS := tests/test_openai.py tests/test_anthropic.py tests/test_gemini.py tests/test_tools.py
+# against the legacy fake: `QWENFREE_FAKE_MODE=legacy make test PYTEST_ARGS=tests/api/test_drawing.py`.
+LEGACY_TESTS := tests/api/test_openai.py tests/api/test_anthropic.py tests/api/test_gemini.py tests/unit/test_tools.py
 
 test: $(DEV_STAMP) ## run the test suite (PYTEST_ARGS="-k sse -x" to narrow)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -104,12 +104,12 @@ ifeq ($(strip $(PYTEST_ARGS)),)
 endif
 
 # Reads the source only (ast), in a second; `make test` runs it too. The rules and the layer
-# list are at the top of tests/test_structure.py.
+# list are at the top of tests/unit/test_structure.py.
 structure: $(DEV_STAMP) ## check file sizes (<= 400 lines) and that imports only point down the layers
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_structure.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_structure.py
 
 screenshots: $(DEV_STAMP) ## retake docs/screenshots/ (every page, both themes and languages; needs chromium)
-	$(BIN)/python -m tests.screenshots docs/screenshots
+	$(BIN)/python -m tests.support.screenshots docs/screenshots
 
 # Starts the bench fake and gunicorn itself (free ports); other load on the machine shows in the
 # report's "other load" columns, so run it on a quiet machine. BENCH_ARGS is passed on.

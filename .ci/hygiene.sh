@@ -14,7 +14,7 @@
 #      lines in a row each holding a run of 60+ (a long payload cut into short lines);
 #   7. no minified or bundled code: *.min.js / *.min.css files, source maps, sourceMappingURL
 #      comments, or dense lines (120+ characters with at most three spaces).
-# tests/test_security.py plants a sample of each in a copy of the repository and checks that it
+# tests/api/test_security.py plants a sample of each in a copy of the repository and checks that it
 # fails here.
 # Usage: .ci/hygiene.sh   (from anywhere; exits non-zero and prints each finding on failure)
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install headless Chromium from Debian for the homepage browser tests (tests/test_browser.py).
+# Install headless Chromium from Debian for the homepage browser tests (tests/e2e/test_browser.py).
 # Debian's own package only: nothing is downloaded outside apt. Never fatal: without apt or
 # root the browser tests skip and say why. A small CJK font lets screenshots of the Chinese
 # page show characters instead of boxes.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install Debian's redis-server for the Redis runs of the state-store tests (tests/test_store.py,
-# tests/test_accounts_pool.py). The tests start their own server on a free loopback port; the
+# Install Debian's redis-server for the Redis runs of the state-store tests (tests/unit/test_store.py,
+# tests/unit/upstream/test_pool.py). The tests start their own server on a free loopback port; the
 # system service is not used (and not started here). Debian's package only. Never fatal:
 # without apt or root the Redis tests skip and say why.
 set -uo pipefail

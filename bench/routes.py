@@ -15,7 +15,7 @@ from bench.client import Conn, HTTPError, Result
 from qwenfree.upstream import qwen
 
 TOKEN = "bench-token-0001"
-MODEL = "qwen3.7-plus"  # listed by both fake sites (tests/models.py MODEL)
+MODEL = "qwen3.7-plus"  # listed by both fake sites (tests/support/models.py MODEL)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
   blueprint, which checks its own key): open its :class:`~qwenfree.meter.Meter`; in
   server-account mode check the caller's key and its rate limit (401/429 in the dialect).
   Closed by default, so a new blueprint is keyed and metered without being listed anywhere;
-  tests/test_routes_auth.py walks the URL map to keep it that way;
+  tests/api/test_routes_auth.py walks the URL map to keep it that way;
 * after it: the ``x-qwenfree-overhead-ms`` header and the active-stream gauge;
 * when it ends (``web._log``): metrics and the key's usage counters, through the meter's sink.
 

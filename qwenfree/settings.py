@@ -44,7 +44,7 @@ class Settings:
     # per-item work. Claude Code's requests are ~15 levels deep with ~10 values per message, and
     # a conversation the upstream accepts (max_prompt_kb) has far fewer than 2,000 messages.
     # Parsing a body at these limits keeps a gevent worker busy for well under 0.1 s at a
-    # stretch, so /healthz on the same worker keeps answering (tests/test_bounds.py).
+    # stretch, so /healthz on the same worker keeps answering (tests/api/test_bounds.py).
     max_json_depth: int = 64  # arrays/objects inside each other; deeper is a 400
     max_json_values: int = 40_000  # values in the whole body; more is a 413
     max_json_items: int = 2_000  # entries of one array or object (messages, parts …); 413

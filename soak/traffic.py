@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from tests import fake_upstream as fu
-from tests.models import MODEL
+from tests.support.models import MODEL
 
 ANSWER = "The soak answer, in several pieces, 巴黎 included."
 PIECES = ["The soak ", "answer, in ", "several pieces, ", "巴黎 included."]

@@ -1,4 +1,6 @@
-"""Shared fixtures: the fake upstream on loopback and the gateway served over real HTTP."""
+"""Shared fixtures: the fake upstream on loopback, the gateway served over real HTTP in this
+process (``start_gateway``), and the real server, gunicorn + gevent (``gunicorn``, ``served``).
+Helpers shared by several test files live in tests/support/ (see tests/README.md)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from werkzeug.serving import make_server
 from qwenfree import create_app
 from qwenfree.settings import Settings
 from tests.fake_upstream import FakeUpstream
+from tests.support.served import Served, start_gunicorn
 
 TOKEN = "test-token-0001"
 # The dialect of the session's fake (what reset() restores): the site as it is now unless
@@ -113,6 +116,33 @@ def gateway(start_gateway: Callable[..., Gateway], settings: Settings) -> Gatewa
 @pytest.fixture
 def client(gateway: Gateway) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.url + "/v1", api_key=TOKEN, max_retries=0, timeout=15)
+
+
+@pytest.fixture
+def gunicorn(fake: FakeUpstream, tmp_path: Any) -> Iterator[Callable[..., Served]]:
+    """``gunicorn(**env)``: the real server against the fake, as ``make serve`` runs it (one
+    worker, chats not deleted unless ``env`` says otherwise); ``ready`` names the path to wait
+    for. Every server still running at teardown is killed."""
+    running: list[Served] = []
+
+    def start(ready: str = "/healthz", **env: str) -> Served:
+        env = {"QWENFREE_UPSTREAM_URL": fake.url, "QWENFREE_CHAT_TTL": "-1", **env}
+        log = tmp_path / f"gunicorn-{len(running)}.log"
+        running.append(start_gunicorn(env, log, ready=ready))
+        return running[-1]
+
+    yield start
+    for served in running:
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait(5)
+
+
+@pytest.fixture
+def served(gunicorn: Callable[..., Served]) -> Served:
+    """One real server whose SIGTERM drain (QWENFREE_GRACEFUL_TIMEOUT=20) outlasts any test's
+    stream, so a test can stop it mid-stream and see the stream finish."""
+    return gunicorn(QWENFREE_GRACEFUL_TIMEOUT="20")
 
 
 def user(text: str = "hi") -> list[dict[str, str]]:
