@@ -34,7 +34,7 @@ their own envelope through tables, so nothing here knows a dialect, Flask or req
     └── StoreUnavailable        503  the state store (SQLite or Redis) failed
 
 What each upstream failure does to the credential that met it is ``upstream/policy.py``'s
-table; ``tests/test_errors.py`` checks this tree against the classes.
+table; ``tests/unit/test_errors.py`` checks this tree against the classes.
 """
 
 from __future__ import annotations

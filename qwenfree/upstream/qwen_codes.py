@@ -1,5 +1,5 @@
 """chat.qwen.ai's failures: business codes, free-text details and anti-bot markers mapped to our
-errors by exact tables (one test per row: tests/test_codes.py, tests/test_frames.py). Kept apart
+errors by exact tables (one test per row: tests/unit/upstream/test_codes.py, tests/unit/upstream/test_qwen_frames.py). Kept apart
 from the wire format in ``qwen.py``, which re-exports these names.
 """
 

@@ -17,8 +17,8 @@ import requests
 from qwenfree import errors
 from qwenfree.upstream import policy
 from tests import fake_upstream as fu
-from tests.support.accounts import ADMIN, USER, Clock, chat, keyed, with_clock
 from tests.fake_upstream import mint_token
+from tests.support.accounts import ADMIN, USER, Clock, chat, keyed, with_clock
 from tests.support.models import MODEL
 
 pytestmark = pytest.mark.timeout(60)
