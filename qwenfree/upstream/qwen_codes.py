@@ -1,6 +1,6 @@
 """chat.qwen.ai's failures: business codes, free-text details and anti-bot markers mapped to our
-errors by exact tables (one test per row: tests/unit/upstream/test_codes.py, tests/unit/upstream/test_qwen_frames.py). Kept apart
-from the wire format in ``qwen.py``, which re-exports these names.
+errors by exact tables (one test per row: tests/unit/upstream/test_codes.py and
+test_qwen_frames.py). Kept apart from the wire format in ``qwen.py``, which re-exports them.
 """
 
 from __future__ import annotations
