@@ -10,7 +10,9 @@ connection's socket is read through :class:`Deadlines`:
   first byte (of the accept, for a connection's first request); else 408 and close;
 * while the app reads the body, each read waits at most ``QWENFREE_BODY_TIMEOUT`` seconds; else
   the body ends there, which the app answers as a 400, and the connection is closed;
-* between keep-alive requests the socket may idle for ``keepalive`` seconds, as before.
+* between keep-alive requests the socket may idle for ``keepalive`` seconds, as before; on a
+  graceful stop (SIGTERM) idle connections are closed at once, as nginx does, instead of holding
+  the worker until ``keepalive`` or ``graceful_timeout`` runs out (75 s / 90 s by default).
 
 These are nginx's ``client_header_timeout`` and ``client_body_timeout`` (deploy/nginx.conf).
 
@@ -29,7 +31,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,6 +79,12 @@ class Deadlines:
     def await_request(self) -> None:
         if self.phase != "headers":  # a connection's first request is timed from the accept
             self.phase, self.received = "idle", 0
+
+    def close_if_idle(self) -> None:
+        """End the wait for a next request that has not begun (the server is stopping)."""
+        if self.phase == "idle" or (self.phase == "headers" and not self.received):
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
 
     def reading_body(self) -> None:
         self.phase, self.answered = "body", False
@@ -126,8 +136,16 @@ class Worker(GeventWorker):
         settings = Settings.from_env()
         self.header_timeout = settings.header_timeout
         self.body_timeout = settings.body_timeout
+        self._connections: weakref.WeakSet[Deadlines] = weakref.WeakSet()
         util.write_error = write_json_error
         super().init_process()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        # A connection waiting for its next request would keep this worker alive until the
+        # graceful timeout: its client learns of the close by a reset it already handles.
+        super().handle_exit(sig, frame)
+        for conn in list(self._connections):
+            conn.close_if_idle()
 
     def handle_quit(self, sig: int, frame: Any) -> None:
         # Ctrl-C reaches the worker twice: SIGINT from the terminal, SIGQUIT from the arbiter.
@@ -141,6 +159,7 @@ class Worker(GeventWorker):
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         if not self.cfg.is_ssl:  # TLS is terminated in front (nginx); its sockets stay as is
             client = Deadlines(client, self.header_timeout, self.body_timeout, self.cfg.keepalive)
+            self._connections.add(client)
         _current.conn = client
         super().handle(listener, client, addr)
 
@@ -153,6 +172,8 @@ class Worker(GeventWorker):
                 yield
             return
         conn.await_request()
+        if not self.alive:  # stopping: no next request on a connection that just answered
+            conn.close_if_idle()
         yield
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:

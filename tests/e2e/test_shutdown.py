@@ -57,8 +57,6 @@ def finished_normally(dialect: str, evs: list[tuple[str | None, dict]]) -> bool:
 def test_sigterm_lets_an_open_stream_of_each_dialect_finish(served, fake, dialect):
     path, headers, body = STREAMS[dialect]
     fake.enqueue(fu.answer("".join(PIECES), pieces=PIECES, delay=0.05))
-    # Connection: close, or the idle keep-alive connection holds gunicorn for the full 20 s.
-    headers = headers | {"Connection": "close"}
     with requests.post(served.url + path, json=body, headers=headers, stream=True, timeout=20) as r:
         assert r.status_code == 200
         messages = sse.stream(r)
@@ -76,7 +74,6 @@ def test_new_connections_are_refused_once_sigterm_arrived(served, fake):
     """While open streams drain, the listener is closed: a balancer sends new work elsewhere."""
     fake.enqueue(fu.answer("".join(PIECES), pieces=PIECES, delay=0.1))
     path, headers, body = STREAMS["anthropic"]
-    headers = headers | {"Connection": "close"}
     with requests.post(served.url + path, json=body, headers=headers, stream=True, timeout=20) as r:
         messages = sse.stream(r)
         next(messages)
@@ -93,6 +90,15 @@ def test_new_connections_are_refused_once_sigterm_arrived(served, fake):
         rest = list(messages)
     assert rest[-1].event == "message_stop"  # the open stream still finished
     assert served.proc.wait(25) == 0
+
+
+def test_an_idle_keep_alive_connection_does_not_hold_a_graceful_stop(served):
+    """A client that keeps its connection open between requests (every SDK does) must not make
+    SIGTERM wait out the graceful timeout (20 s here; keep-alive 75 s)."""
+    with requests.Session() as session:
+        assert session.get(served.url + "/healthz", timeout=5).ok  # the connection stays open
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(10) == 0
 
 
 @pytest.mark.xfail(
