@@ -78,12 +78,17 @@ class QwenBackend:
             chat_ttl=settings.chat_ttl,
             report=warm_report,
         )
+        self._models_token = models_token
         self._catalog = ModelCatalog(
-            lambda token: client.json("GET", MODELS, models_token(token)).get("data") or [],
+            self._list_models,
             settings.models_ttl,
             aliases=settings.model_aliases,
             default_model=settings.default_model,
         )
+
+    def _list_models(self, token: str | None) -> list[dict[str, Any]]:
+        """The site's model list, asked with the caller's credential or a server-held one."""
+        return self.client.json("GET", MODELS, self._models_token(token)).get("data") or []
 
     def accepts(self, credential: str) -> bool:
         return True  # the default site: every credential no other backend claims
