@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -98,8 +99,10 @@ class UpstreamClient:
         hand out tokens there)."""
         started, r, text = time.perf_counter(), None, ""
         charge = self.wire() if self.wire is not None else None
+        # A call to another host (the auth host's refresh) names that host when it fails.
+        name = self.site.name if base is None else urlsplit(base).hostname or base
         try:
-            with mapped_errors(self.site.name):
+            with mapped_errors(name):
                 r = self._send(
                     method, path, token, body, chat_id, charge, base=base, cookies=cookies
                 )

@@ -6,6 +6,7 @@ and the gateway's keeper/pool (``clock``)."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 import time
 
 import anthropic
@@ -129,6 +130,22 @@ def test_a_revoked_session_is_a_401_that_says_what_to_do(site, start_gateway, se
         oai(gateway, "refresh_token=" + rt).chat.completions.create(model="auto", messages=HI)
     message = str(info.value)
     assert "令牌已撤销" in message and "Sign in at chat.qwen.ai" in message
+    assert site.completions() == []
+
+
+def test_an_unreachable_auth_host_is_named_in_the_error(site, start_gateway, settings):
+    """The refresh goes to another host than the chat (QWENFREE_AUTH_URL): when that host
+    cannot be reached, the error names it, not chat.qwen.ai."""
+    rt = site.issue_refresh_token()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    gateway = start_gateway(dataclasses.replace(settings, auth_url=f"http://127.0.0.1:{port}"))
+    with pytest.raises(openai.APIStatusError) as info:
+        oai(gateway, "refresh_token=" + rt).chat.completions.create(model="auto", messages=HI)
+    assert info.value.status_code == 502
+    assert "cannot reach 127.0.0.1" in str(info.value), str(info.value)
     assert site.completions() == []
 
 
