@@ -219,7 +219,10 @@ class FrameParser:
             ) from exc
 
     def _frame(self, frame: dict[str, Any]) -> list[Event]:
-        if (err := business_error(frame)) is not None:
+        # Only these keys can make a frame an error: most frames skip the full check.
+        if ("error" in frame or "success" in frame or "ret" in frame) and (
+            err := business_error(frame)
+        ) is not None:
             raise err
         if "response.created" in frame:
             created = frame["response.created"] or {}

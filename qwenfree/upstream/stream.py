@@ -49,6 +49,7 @@ class UpstreamStream:
         self.parser: Any = site.parser() if site else qwen.FrameParser()
         self._silence = heartbeats.claim()
         self._more = False  # events of the chunk being parsed are left
+        self._arrived = False  # bytes were seen waiting since the last read
         self._fp: Any = None  # the response's buffered reader and its socket, when it has them
         self._sock: Any = None
         if self._silence is not None:
@@ -59,7 +60,10 @@ class UpstreamStream:
                 self._silence = None  # not a socket we can watch: the pump keeps them
 
     def ready(self) -> bool:
-        return self._more or heartbeats.arrived(self._fp, self._sock)
+        if self._more:
+            return True
+        self._arrived = heartbeats.arrived(self._fp, self._sock)  # the next read need not ask
+        return self._arrived
 
     def __iter__(self) -> Iterator[Event]:
         silence = self._silence
@@ -144,7 +148,8 @@ class UpstreamStream:
         """Wait until bytes arrive: ``b""`` for each silent interval. Events held for one write
         are not kept waiting: one ``b""`` at once sends them (with a heartbeat)."""
         fp, sock = self._fp, self._sock
-        if heartbeats.arrived(fp, sock):
+        if self._arrived or heartbeats.arrived(fp, sock):
+            self._arrived = False
             return
         if silence.holding:
             yield b""
