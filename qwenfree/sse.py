@@ -51,8 +51,10 @@ def encode(message: SSEMessage) -> bytes:
     """Return the wire bytes of one event (or comment)."""
     if message.comment is not None:
         return f": {message.comment}\n\n".encode()
-    head = f"event: {message.event}\n" if message.event else ""
     data = message.data if isinstance(message.data, str) else dumps(message.data)
+    if not message.event and "\n" not in data:  # every JSON payload: one data line
+        return ("data: " + data + "\n\n").encode()
+    head = f"event: {message.event}\n" if message.event else ""
     body = "".join(f"data: {line}\n" for line in data.split("\n"))
     return (head + body + "\n").encode()
 
