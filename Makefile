@@ -48,8 +48,8 @@ DEV_STAMP     := $(VENV)/.installed-dev-$(call checksum,$(RUNTIME_LOCK) $(DEV_LO
 LINT_PATHS := $(wildcard qwenfree tests bench soak wsgi.py gunicorn.conf.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev serve fake demo doctor test structure lint lock clean bench bench-smoke \
-        screenshots
+.PHONY: help install dev serve fake demo doctor test structure lint lock clean bench bench-results \
+        bench-smoke screenshots
 
 help: ## list targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -115,6 +115,12 @@ screenshots: $(DEV_STAMP) ## retake docs/screenshots/ (every page, both themes a
 # report's "other load" columns, so run it on a quiet machine. BENCH_ARGS is passed on.
 bench: $(RUNTIME_STAMP) ## benchmark overhead, capacity, relay cost; rewrites bench/RESULTS.md (~5 min)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# All of bench/RESULTS.md in one run (~10 min): the benchmark, the side-by-side table against a
+# baseline (BASELINE=<git ref>, default the commit before issue 17's work; or
+# BENCH_ARGS="--compare URL" for a running gateway), the profile top-10 before/after.
+bench-results: $(RUNTIME_STAMP) ## rewrite all of bench/RESULTS.md: benchmark + side by side + profiles (~10 min)
+	$(BIN)/python -m bench --results $(if $(BASELINE),--baseline $(BASELINE)) $(BENCH_ARGS)
 
 bench-smoke: $(RUNTIME_STAMP) ## the benchmark harness at tiny sizes, no thresholds (seconds; for CI)
 	$(BIN)/python -m bench --smoke

@@ -1,5 +1,7 @@
-"""``python -m bench [--smoke] [--out FILE] [--compare URL]``: run the benchmarks, write the
-markdown report; with ``--compare``, the side-by-side table against another gateway instead."""
+"""``python -m bench [--smoke] [--out FILE] [--compare URL] [--results [--baseline REF]]``: run
+the benchmarks, write the markdown report; with ``--compare``, the side-by-side table against
+another gateway instead; with ``--results``, all of RESULTS.md (the benchmark, the side-by-side
+table against ``--compare URL`` or a qwenfree git ref, the profile before/after)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,26 @@ def main() -> None:
     parser.add_argument("--compare-pid", type=int, default=0, help="its process, for RSS")
     parser.add_argument("--fake-port", type=int, default=9200, help="the bench fake's port")
     parser.add_argument("--rounds", type=int, default=2, help="alternating overhead rounds")
+    parser.add_argument("--results", action="store_true", help="all of RESULTS.md, one run")
+    parser.add_argument("--baseline", metavar="REF", help="git ref served as the baseline")
     args = parser.parse_args()
+    if args.results:
+        from bench import baseline
+
+        text = baseline.results(
+            args.logs,
+            ref=args.baseline or baseline.BASELINE,
+            url=args.compare or "",
+            fake_port=args.fake_port,
+            pid=args.compare_pid,
+            smoke=args.smoke,
+        )
+        out = args.out or (
+            args.logs / "RESULTS-smoke.md" if args.smoke else ROOT / "bench/RESULTS.md"
+        )
+        out.write_text(text)
+        print(f"wrote {out}")
+        return
     if args.compare:
         from bench import compare
 

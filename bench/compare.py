@@ -76,25 +76,32 @@ def run(url: str, out_dir: Path, *, fake_port: int, pid: int, rounds: int, smoke
         print(f"bench fake on {fake.url}: point the other gateway's upstream there", flush=True)
         wait_for(peer, 5 if smoke else 300)
         with gunicorn(fake, out_dir, connections=2000) as ours:
-            phases.warm(ours)
-            phases.warm(peer)  # type: ignore[arg-type]
-            sides: dict[str, Any] = {"qwenfree": ours, "other": peer}
-            added: dict[str, list[Row]] = {name: [] for name in sides}
-            for r in range(rounds):
-                for name in sides if r % 2 == 0 else reversed(sides):
-                    gw = sides[name]
-                    found, _ = paired(
-                        fake.port, gw.port, OPENAI, spec(plan.answer_n), plan.seq_pairs, 1,
-                        plan.warmup, gw_host=getattr(gw, "host", HOST),
-                    )  # fmt: skip
-                    added[name].append(phases._pair_stats(found, plan.answer_n))
-            levels = []
-            for i, count in enumerate(plan.levels):
-                row = {"count": count, "direct": phases.capacity_direct(fake, count, plan)}
-                for name in sides if i % 2 else reversed(sides):  # who goes first alternates
-                    row[name] = phases.capacity_gateway(sides[name], count, plan)
-                levels.append(row)
-    return {"url": url, "rounds": rounds, "added": added, "levels": levels, "plan": plan}
+            found = measure(fake, ours, peer, plan, rounds)
+    return {"url": url, "rounds": rounds, "plan": plan} | found
+
+
+def measure(fake: Any, ours: Any, other: Any, plan: Plan, rounds: int) -> Row:
+    """Both gateways on ``fake``, alternating: added TTFB/total (sequential pairs), then each
+    capacity level (first event, event-rate share, RSS per stream)."""
+    phases.warm(ours)
+    phases.warm(other)
+    sides: dict[str, Any] = {"qwenfree": ours, "other": other}
+    added: dict[str, list[Row]] = {name: [] for name in sides}
+    for r in range(rounds):
+        for name in sides if r % 2 == 0 else reversed(sides):
+            gw = sides[name]
+            found, _ = paired(
+                fake.port, gw.port, OPENAI, spec(plan.answer_n), plan.seq_pairs, 1,
+                plan.warmup, gw_host=getattr(gw, "host", HOST),
+            )  # fmt: skip
+            added[name].append(phases._pair_stats(found, plan.answer_n))
+    levels = []
+    for i, count in enumerate(plan.levels):
+        row = {"count": count, "direct": phases.capacity_direct(fake, count, plan)}
+        for name in sides if i % 2 else reversed(sides):  # who goes first alternates
+            row[name] = phases.capacity_gateway(sides[name], count, plan)
+        levels.append(row)
+    return {"added": added, "levels": levels}
 
 
 def render(data: Row) -> str:
@@ -116,7 +123,7 @@ def render(data: Row) -> str:
 
     gap = data["plan"].level_gap
     lines = [
-        f"# qwenfree vs {data['url']}",
+        f"{data.get('heading', '#')} qwenfree vs {data['url']}",
         "",
         f"Same machine, same bench fake; {data['rounds']} alternating rounds of sequential pairs "
         "(each request paired with a direct client); streams at "

@@ -167,12 +167,14 @@ def gunicorn(
     workers: int = 1,
     connections: int = 1000,
     app: str = "wsgi:app",
+    root: Path = ROOT,
     **env: str,
 ) -> Iterator[Gateway]:
     """Serve the real app: ``gunicorn -c gunicorn.conf.py wsgi:app`` against the bench fake.
 
     ``connections`` is passed as ``--worker-connections`` (the command line overrides the config
-    file), since gunicorn.conf.py fixes it at 1000 per worker.
+    file), since gunicorn.conf.py fixes it at 1000 per worker. ``root`` is the tree served (a
+    baseline's scratch copy, bench/baseline.py).
     """
     port = free_port()
     log = log_dir / f"gunicorn-{workers}w-{connections}c-{port}.log"
@@ -188,7 +190,7 @@ def gunicorn(
     command += ["--worker-connections", str(connections), app]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            command, cwd=ROOT, env=environ | env, stdout=out, stderr=subprocess.STDOUT
+            command, cwd=root, env=environ | env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
         wait_listening(port, proc)

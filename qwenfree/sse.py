@@ -51,8 +51,10 @@ def encode(message: SSEMessage) -> bytes:
     """Return the wire bytes of one event (or comment)."""
     if message.comment is not None:
         return f": {message.comment}\n\n".encode()
-    head = f"event: {message.event}\n" if message.event else ""
     data = message.data if isinstance(message.data, str) else dumps(message.data)
+    if not message.event and "\n" not in data:  # every JSON payload: one data line
+        return ("data: " + data + "\n\n").encode()
+    head = f"event: {message.event}\n" if message.event else ""
     body = "".join(f"data: {line}\n" for line in data.split("\n"))
     return (head + body + "\n").encode()
 
@@ -72,6 +74,16 @@ class SSEDecoder:
         if self._cr or b"\r" in chunk:
             self._cr = True
             return self._feed_any(chunk)
+        # The usual chunk is one whole event, ``data: <payload>\n\n``, with nothing pending.
+        if (
+            chunk[:6] == b"data: "
+            and chunk.find(b"\n") == len(chunk) - 2
+            and chunk[-1:] == b"\n"
+            and not self._buf
+            and not self._data
+            and self._event is None
+        ):
+            return [SSEMessage(data=chunk[6:-2].decode("utf-8", errors="replace"))]
         # Fast path for LF-only streams (the usual case): C-level split, half the cost.
         if b"\n" not in chunk:
             self._buf.extend(chunk)

@@ -177,22 +177,28 @@ def json_response(
 def stream_response(
     events: Iterator[object], dialect: dialects.Dialect, params: GenerationParams
 ) -> Response:
-    """Pull the first event now (so failures still get a real status), then stream the rest."""
+    """Pull the first event now (so failures still get a real status), then stream the rest.
+    Heartbeats: kept by the upstream reader opened meanwhile when it can (``Silence``),
+    else by a pump beside the source."""
     events = iter(events)
+    interval = state().settings.heartbeat_interval
+    silence = heartbeats.Silence(interval) if interval > 0 else None
     try:
-        first = next(events)
+        with heartbeats.offering(silence):
+            first = next(events)
     except BaseException:
         _close(events)
         raise
     g.streaming = True
     fields = _log_fields(status=200, stream=True)
-    interval = state().settings.heartbeat_interval
     ready: Callable[[], bool] = _never
-    if interval > 0:
+    source, owner = itertools.chain([first], events), events
+    if silence is not None and silence.reader is not None:
+        silence.active = True
+        ready = silence.ready
+    elif silence is not None:
         pump = heartbeats.interleave(first, events, interval)
         source, owner, ready = pump, pump, pump.ready  # the pump owns ``events`` now
-    else:
-        source, owner = itertools.chain([first], events), events
 
     def generate() -> Iterator[bytes]:
         outcome = "ok"

@@ -139,6 +139,7 @@ class Shaper:
     _json_text: list[str] = field(default_factory=list)
     _stops: StopFilter = field(init=False)
     _parser: CallParser | None = field(init=False)
+    _plain: bool = field(init=False)
 
     def __post_init__(self) -> None:
         rules = self.rules
@@ -147,6 +148,7 @@ class Shaper:
             CallParser(rules.allowed(), single=not rules.parallel) if rules.calling else None
         )
         self.committed = not rules.must_call and rules.json_schema is None
+        self._plain = not self._stops.stops and self._parser is None and rules.json_schema is None
 
     @property
     def done(self) -> bool:
@@ -169,6 +171,8 @@ class Shaper:
         """Shape one upstream event (only text is transformed)."""
         if not isinstance(event, TextDelta):
             return [event]
+        if self._plain:  # no stop strings, no calls, no JSON: text passes as it is
+            return [event] if event.text else []
         text = self._stops.feed(event.text)
         pieces = self._parser.feed(text) if self._parser else [text]
         return self._events(pieces)

@@ -118,7 +118,7 @@ class FrameParser:
     def __init__(self) -> None:
         self.response_id: str | None = None
         self.created_id: str | None = None
-        self.usage: Usage | None = None
+        self._usage: dict[str, Any] | None = None  # the last figures, read when asked for
         self.answered = False  # saw answer text or an image
         self.finished = False  # saw the answer's own end mark (a "finished" answer frame)
         self._thought_items = 0  # complete summary items already emitted
@@ -153,8 +153,24 @@ class FrameParser:
                 "chat.qwen.ai sent a frame of an unknown shape"
             ) from exc
 
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage figures (every frame repeats them: read once, at the end)."""
+        if self._usage is None:
+            return None
+        try:
+            return _usage(self._usage)
+        except (TypeError, ValueError, AttributeError) as exc:
+            self._note("a usage object of an unknown shape")
+            raise errors.UpstreamProtocolError(
+                "chat.qwen.ai sent a frame of an unknown shape"
+            ) from exc
+
     def _frame(self, frame: dict[str, Any]) -> list[Event]:
-        if (err := business_error(frame)) is not None:
+        # Only these keys can make a frame an error: most frames skip the full check.
+        if ("error" in frame or "success" in frame or "ret" in frame) and (
+            err := business_error(frame)
+        ) is not None:
             raise err
         if "response.created" in frame:
             created = frame["response.created"] or {}
@@ -175,8 +191,9 @@ class FrameParser:
                 self.response_id = rid
             elif rid != self.response_id:
                 return []  # the other candidate
-        if isinstance(frame.get("usage"), dict):
-            self.usage = _usage(frame["usage"])
+        usage = frame.get("usage")
+        if isinstance(usage, dict):
+            self._usage = usage
         out: list[Event] = []
         for choice in frame.get("choices") or ():
             delta = (choice or {}).get("delta")

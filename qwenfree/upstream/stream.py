@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
+import urllib3
 
-from qwenfree import errors
-from qwenfree.events import Event
+from qwenfree import errors, heartbeats
+from qwenfree.events import Event, Heartbeat
 from qwenfree.sse import SSEDecoder
 from qwenfree.upstream import qwen
 from qwenfree.upstream.failures import mapped_errors
@@ -26,6 +27,11 @@ class UpstreamStream:
 
     Bodies that are not SSE (a JSON business error or an HTML page sent with status 200) are
     recognised from their first byte and raised as errors.
+
+    Opened while the web layer offers a ``heartbeats.Silence``, it keeps the heartbeats itself
+    once the response streams: before each read it waits for the socket at most ``interval``
+    at a time and yields a ``Heartbeat`` after each silent one; ``ready()`` says whether the
+    next event can be had without waiting (events already read leave in one write).
     """
 
     def __init__(
@@ -44,10 +50,30 @@ class UpstreamStream:
         self._wire = wire  # told how long each body read waited (the request's meter)
         self.first_event_seconds: float | None = None  # from the first read to the first event
         self.parser: Any = site.parser() if site else qwen.FrameParser()
+        self._silence = heartbeats.claim()
+        self._more = False  # events of the chunk being parsed are left
+        self._arrived = False  # bytes were seen waiting since the last read
+        self._fp: Any = None  # the response's buffered reader and its socket, when it has them
+        self._sock: Any = None
+        if self._silence is not None:
+            raw = response.raw
+            self._fp = getattr(getattr(raw, "_fp", None), "fp", None)
+            self._sock = getattr(getattr(raw, "connection", None), "sock", None)
+            if self._fp is None or self._sock is None or not hasattr(self._fp, "peek"):
+                self._silence = None  # not a socket we can watch: the pump keeps them
+
+    def ready(self) -> bool:
+        if self._more:
+            return True
+        self._arrived = heartbeats.arrived(self._fp, self._sock)  # the next read need not ask
+        return self._arrived
 
     def __iter__(self) -> Iterator[Event]:
         started = time.perf_counter()
         events = self._events()
+        silence = self._silence
+        if silence is not None:
+            silence.reader = self
         try:
             first = next(events, None)
             self._reached_first(started)
@@ -58,6 +84,9 @@ class UpstreamStream:
             self._reached_first(started)
             self._ended(err)
             raise
+        finally:
+            if silence is not None and silence.reader is self:
+                silence.reader = None
         self._ended(None)
 
     def _reached_first(self, started: float) -> None:
@@ -75,12 +104,24 @@ class UpstreamStream:
                 return
             if chunk.lstrip()[:1] in (b"{", b"<"):
                 raise self._on_error(self._body_error(chunk, chunks))
+            parse = self.parser.parse
             while True:
-                for message in decoder.feed(chunk):
+                messages = decoder.feed(chunk)
+                left = len(messages)
+                for message in messages:
+                    left -= 1
                     self._last = message.data
-                    yield from self.parser.parse(message.data)
-                chunk = next(chunks, b"")
-                if not chunk:
+                    events = parse(message.data)
+                    last = len(events) - 1
+                    for i, event in enumerate(events):
+                        self._more = left > 0 or i < last
+                        yield event
+                self._more = False
+                chunk = next(chunks, None)
+                while chunk == b"":  # the upstream was silent for a heartbeat's interval
+                    yield Heartbeat()
+                    chunk = next(chunks, None)
+                if chunk is None:
                     break
             for message in decoder.finish():
                 self._last = message.data
@@ -116,13 +157,43 @@ class UpstreamStream:
             yield chunk
 
     def _reads(self) -> Iterator[bytes]:
+        """The body's chunks; ``b""`` after each silent heartbeat interval (once streaming)."""
         raw = self._response.raw
         if raw.chunked:
-            yield from raw.read_chunked(None, decode_content=True)
+            source = raw.read_chunked(None, decode_content=True)
+        else:
+            # A close-delimited body: read() would wait for EOF, read1() returns what arrived.
+            source = iter(lambda: raw.read1(65536, decode_content=True), b"")
+        silence = self._silence
+        while True:
+            if silence is not None and silence.active:
+                yield from self._silences(silence)
+            chunk = next(source, None)
+            if chunk is None:
+                return
+            yield chunk
+
+    def _silences(self, silence: heartbeats.Silence) -> Iterator[bytes]:
+        """Wait until bytes arrive: ``b""`` for each silent interval. Events held for one write
+        are not kept waiting: one ``b""`` at once sends them (with a heartbeat)."""
+        fp, sock = self._fp, self._sock
+        if self._arrived or heartbeats.arrived(fp, sock):
+            self._arrived = False
             return
-        # A close-delimited body: read() would wait for EOF, read1() returns what has arrived.
-        while data := raw.read1(65536, decode_content=True):
-            yield data
+        if silence.holding:
+            yield b""
+        # The read timeout still bounds a silence: no read runs while we wait, so we keep it.
+        timeout = sock.gettimeout()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = silence.interval
+            if deadline is not None:
+                step = min(step, deadline - time.monotonic())
+                if step <= 0:
+                    raise urllib3.exceptions.ReadTimeoutError(None, "", "Read timed out.")
+            if heartbeats.wait_readable(sock, step):
+                return
+            yield b""
 
     def _body_error(self, first: bytes, rest: Iterator[bytes]) -> errors.QwenfreeError:
         body = bytearray(first)

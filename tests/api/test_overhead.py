@@ -31,3 +31,26 @@ def test_a_silent_upstream_mid_answer_is_not_overhead(gateway, fake):
     assert r.status_code == 200 and r.elapsed.total_seconds() >= DELAY
     assert float(r.headers["x-qwenfree-overhead-ms"]) < DELAY * 1000
     assert "x-qwenfree-overhead-ms" not in requests.get(gateway.url + "/healthz").headers
+
+
+IGNORED_FRAMES = 40_000  # frames the parser reads and drops: our CPU inside the client
+
+
+def test_our_work_inside_the_upstream_client_is_overhead(gateway, fake):
+    """Decoding and parsing the upstream's frames is our work even though it runs inside the
+    upstream client: a header that subtracted all time spent in the client would hide it. The
+    fake sends tens of thousands of frames the parser drops, in one write (so reading them is
+    quick on the wire and parsing them is slow), behind a known delay."""
+    script = fu.slow_first_byte(DELAY)
+    script.steps = [
+        script.steps[0],
+        fu.Raw(b'data: {"response.created":{}}\n\n' * IGNORED_FRAMES),
+        *script.steps[1:],
+    ]
+    fake.enqueue(script)
+    r = chat(gateway.url, headers=CLIENT)
+    assert r.status_code == 200, r.text
+    overhead = float(r.headers["x-qwenfree-overhead-ms"])
+    ours_ms = r.elapsed.total_seconds() * 1000 - DELAY * 1000  # everything but the fake's delay
+    # Parsing is most of ``ours``: the header must show most of it, not the few ms around it.
+    assert ours_ms * 0.5 <= overhead <= ours_ms + 1, (overhead, ours_ms)

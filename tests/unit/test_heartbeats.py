@@ -1,13 +1,23 @@
-"""Events already read from the upstream go out in one write: the heartbeat pump tells the
-web layer whether the next event is ready (``interleave.ready``)."""
+"""Heartbeats during a silent upstream and events already read leaving in one write: kept by
+the upstream reader itself for a chat completion (no pump beside it), by the pump
+(``interleave``) for any other source."""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
+
+import requests
 
 from qwenfree import heartbeats
 from qwenfree.events import Heartbeat, TextDelta
+from qwenfree.upstream.stream import UpstreamStream
+from tests.conftest import TOKEN, user
 from tests.support.waiting import wait_until
+
+CLIENT = {"Authorization": "Bearer " + TOKEN}
+BODY = {"messages": user(), "stream": True}
 
 
 def test_ready_tells_a_burst_from_a_wait():
@@ -29,3 +39,46 @@ def test_ready_tells_a_burst_from_a_wait():
     gate.set()
     assert next(events) == TextDelta("c")
     events.close()
+
+
+def _frame(text: str, status: str = "typing") -> bytes:
+    delta = {"role": "assistant", "content": text, "phase": "answer", "status": status}
+    return b"data: " + json.dumps({"choices": [{"delta": delta}]}).encode() + b"\n\n"
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def test_the_reader_tells_a_burst_from_a_wait_and_beats_in_the_silence():
+    """Three frames in one write, a silence, the end: ``ready()`` is true while the written
+    frames last and false once the next read would wait, which then yields heartbeats."""
+    go_on = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def serve() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                burst = _frame("a") + _frame("b") + _frame("c")
+                conn.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n" + _chunk(burst))
+                go_on.wait(5)
+                conn.sendall(_chunk(_frame("d", "finished")) + b"0\r\n\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+        silence = heartbeats.Silence(0.1)
+        with heartbeats.offering(silence):
+            stream = UpstreamStream(requests.get(url, stream=True, timeout=5))
+            events = iter(stream)
+            assert next(events) == TextDelta("a")  # the answer's first event, before streaming
+        silence.active = True
+        assert silence.reader is stream and silence.ready()
+        assert next(events) == TextDelta("b") and silence.ready()
+        assert next(events) == TextDelta("c")
+        assert not silence.ready()  # nothing more has arrived: the burst ends here
+        assert next(events) == Heartbeat() and next(events) == Heartbeat()
+        go_on.set()
+        rest = list(events)
+        assert TextDelta("d") in rest and silence.reader is None
