@@ -103,7 +103,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
         try:
             if requests.get(url + "/healthz", timeout=1).ok:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # refused, or still booting
             time.sleep(0.1)
     raise RuntimeError("the gateway did not start")
 
