@@ -72,6 +72,7 @@ class Deadlines:
         self.received = 0  # bytes of the request now being read (headers phase)
         self.expired = False
         self.answered = False  # a response went out since the last request's headers
+        self.closing = False  # the server is stopping and ended this idle connection
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -83,6 +84,7 @@ class Deadlines:
     def close_if_idle(self) -> None:
         """End the wait for a next request that has not begun (the server is stopping)."""
         if self.phase == "idle" or (self.phase == "headers" and not self.received):
+            self.closing = True
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
 
@@ -116,6 +118,12 @@ class Deadlines:
             if exc is not timer:
                 raise
             return None
+        except OSError:
+            # gevent ends a wait cut by our own shutdown with EBADF ("closed in another
+            # greenlet"): the connection's end, not an error worth a traceback.
+            if self.closing:
+                return None
+            raise
         finally:
             timer.close()
 

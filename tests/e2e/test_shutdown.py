@@ -99,6 +99,8 @@ def test_an_idle_keep_alive_connection_does_not_hold_a_graceful_stop(served):
         assert session.get(served.url + "/healthz", timeout=5).ok  # the connection stays open
         served.proc.send_signal(signal.SIGTERM)
         assert served.proc.wait(10) == 0
+    output = served.output()
+    assert "Traceback" not in output and "[ERROR]" not in output, output
 
 
 @pytest.mark.xfail(
