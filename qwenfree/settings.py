@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,19 @@ class Settings:
             values["metrics_multiproc_dir"] = multiproc
         for url in ("upstream_url", "tongyi_url", "auth_url"):
             if url in values:
-                values[url] = str(values[url]).rstrip("/")
+                values[url] = _site_url(f"QWENFREE_{url.upper()}", str(values[url]))
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _site_url(name: str, raw: str) -> str:
+    """An upstream base URL: http(s), a host, no credentials or query (they would show in the
+    errors that name the host)."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name}: expected http(s)://host[:port][/path]")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"{name}: no user, password, query or fragment in the URL")
+    return raw.rstrip("/")
 
 
 def _convert(default: object, raw: str) -> object:

@@ -100,7 +100,7 @@ class UpstreamClient:
         started, r, text = time.perf_counter(), None, ""
         charge = self.wire() if self.wire is not None else None
         # A call to another host (the auth host's refresh) names that host when it fails.
-        name = self.site.name if base is None else urlsplit(base).hostname or base
+        name = self.site.name if base is None else urlsplit(base).hostname or "the auth host"
         try:
             with mapped_errors(name):
                 r = self._send(

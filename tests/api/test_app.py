@@ -100,6 +100,22 @@ def test_settings_from_env_reads_only_qwenfree_variables():
         Settings.from_env({"QWENFREE_CHAT_TTL": "soon"})
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://user:s3cret@auth.example/p",  # would show in errors naming the host
+        "https://auth.example/p?sig=SECRET",
+        "http://:9/p",  # no host: the error had only the whole URL to name
+        "ftp://auth.example",
+        "auth.example",
+    ],
+)
+def test_an_upstream_url_with_secrets_or_no_host_is_refused_at_start(url):
+    with pytest.raises(ValueError, match="QWENFREE_AUTH_URL") as info:
+        Settings.from_env({"QWENFREE_AUTH_URL": url})
+    assert "SECRET" not in str(info.value) and "s3cret" not in str(info.value)
+
+
 def test_image_generation_frames_become_markdown_with_the_query_kept(gateway, fake):
     url = "https://cdn.example/out/t2i/1.png?key=eyJabc.def"
     fake.enqueue(fu.answer("Here it is.", image_url=url))
