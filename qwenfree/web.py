@@ -28,6 +28,7 @@ from qwenfree.sse import dumps, encode
 log = logging.getLogger("qwenfree.access")
 PAUSE_ABOVE = 64 * 1024  # bytes of body above which parsing pauses between steps (pause())
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+MAX_CREDENTIALS = 10  # per request (pass-through): each may cost the site a call or a refresh
 # A Gemini model method (``models/<name>:generateContent`` ...) under /v1 or /v1beta: only
 # Google's SDKs call these, so errors there (404, 405) are Google's, whatever route matched.
 GEMINI_METHOD = re.compile(r"/v1(?:beta)?/models/[^/]+:[A-Za-z]+")
@@ -155,7 +156,8 @@ def bearer_tokens() -> list[str]:
 def split_credentials(value: str) -> list[str]:
     """``C1,C2,...`` -> credentials. A browser Cookie header may hold commas inside values
     (``_ga=GA1.2.3,4``): a piece that is a cookie but no credential of its own (no
-    ``refresh_token=``/``token=``) belongs to the cookie string before it."""
+    ``refresh_token=``/``token=``) belongs to the cookie string before it. At most
+    ``MAX_CREDENTIALS``: each may cost the site a call, and one request must not make hundreds."""
     out: list[str] = []
     for piece in (p.strip() for p in value.split(",")):
         if not piece:
@@ -165,6 +167,10 @@ def split_credentials(value: str) -> list[str]:
             out[-1] += "," + piece
         else:
             out.append(piece)
+    if len(out) > MAX_CREDENTIALS:
+        raise errors.InvalidRequest(
+            f"At most {MAX_CREDENTIALS} credentials per request (this one sent {len(out)})"
+        )
     return out
 
 

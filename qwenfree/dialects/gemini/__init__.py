@@ -27,8 +27,7 @@ DIALECT = translate.DIALECT
 def caller_tokens() -> list[str]:
     """Upstream tokens from ``x-goog-api-key``, ``?key=`` or ``Authorization: Bearer``."""
     raw = request.headers.get("x-goog-api-key") or request.args.get("key") or ""
-    tokens = [t.strip() for t in raw.split(",") if t.strip()]
-    return tokens or web.bearer_tokens()
+    return web.split_credentials(raw) or web.bearer_tokens()
 
 
 @bp.get("/v1beta/models")

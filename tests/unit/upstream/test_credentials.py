@@ -178,6 +178,34 @@ def test_401_only_when_every_credential_was_refused(site, start_gateway, setting
     assert oai(gateway, key).chat.completions.create(model="auto", messages=HI).choices
 
 
+@pytest.mark.parametrize("dialect", ["openai", "anthropic", "gemini"])
+def test_one_request_cannot_make_the_gateway_try_hundreds_of_credentials(
+    site, start_gateway, settings, dialect
+):
+    """Each credential tried may cost the site a call; 300 in one key must not become 300+
+    calls from the gateway's address (the anti-bot check would then meet every caller)."""
+    gateway = start_gateway(settings)
+    key = ",".join(f"bad-token-{i:04d}" for i in range(300))
+    path, headers, body = {
+        "openai": ("/v1/chat/completions", {"Authorization": f"Bearer {key}"}, {"messages": HI}),
+        "anthropic": (
+            "/v1/messages",
+            {"x-api-key": key, "anthropic-version": "2023-06-01"},
+            {"model": "claude-x", "max_tokens": 9, "messages": HI},
+        ),
+        "gemini": (
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            {"x-goog-api-key": key},
+            {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+        ),
+    }[dialect]
+    before = len(site.requests)
+    r = requests.post(gateway.url + path, json=body, headers=headers, timeout=30)
+    assert r.status_code == 400, r.text
+    assert "At most 10 credentials" in r.text
+    assert len(site.requests) == before  # the site heard nothing
+
+
 # ------------------------------------------------------------------------ server-held accounts
 
 
