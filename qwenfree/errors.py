@@ -28,6 +28,7 @@ their own envelope through tables, so nothing here knows a dialect, Flask or req
     │   │   ├── ChatBusy        400  the chat still answers an earlier message
     │   │   └── ChatNotFound    404  the chat or parent a continuation names is gone
     │   ├── UpstreamProtocolError 502  unparseable body, frames out of order
+    │   │   └── UpstreamUnknownCode 502  an error code this gateway does not know
     │   └── ModelOutputInvalid  502  the model could not produce the required JSON
     ├── NoTokenAvailable        429  every credential is cooling down; .retry_after
     │   └── NoAccountUsable     503  no account can serve and none recovers by itself
@@ -182,6 +183,14 @@ class ChatNotFound(UpstreamRejected):
 
 class UpstreamProtocolError(UpstreamError):
     kind = "upstream_protocol"
+
+
+class UpstreamUnknownCode(UpstreamProtocolError):
+    """The site answered with an error code no table here knows: the site changed, or the
+    request met a case nobody has seen. Not retried on another credential and nobody is benched
+    (one caller's odd request must not bench every account); the message names the code."""
+
+    kind = "upstream_unknown_code"
 
 
 class ModelOutputInvalid(UpstreamError):

@@ -55,9 +55,11 @@ def status_error(
             parsed = None
         business_error = site.business_error if site else qwen.business_error
         err = business_error(parsed) if isinstance(parsed, dict) else None
-        # A code we do not know (the generic class) says less than the real status beside it.
-        unknown = type(err) is errors.UpstreamUnavailable and status in (401, 403, 429)
-        if err is not None and not unknown:
+        # A code we do not know says less than the real status beside it.
+        vague = type(err) in (errors.UpstreamUnavailable, errors.UpstreamUnknownCode)
+        if err is not None and vague and status >= 500:
+            return errors.UpstreamUnavailable(err.message)  # the site's trouble, in its words
+        if err is not None and not (vague and status in (401, 403, 429)):
             return err
     if status in (401, 403):
         return errors.UpstreamTokenRejected(f"{name} refused the token (expired or invalid)")

@@ -89,7 +89,12 @@ def coded_error(code: str, details: str, num: Any = None) -> errors.QwenfreeErro
     if cls is None or code in GENERAL_CODES:
         lowered = details.lower()
         found = (c for on, words, c in DETAILS if on in ("*", code) and words in lowered)
-        cls = next(found, cls or errors.UpstreamUnavailable)
+        unknown = errors.UpstreamUnknownCode if code else errors.UpstreamUnavailable
+        cls = next(found, cls or unknown)
+    if cls is errors.UpstreamUnknownCode:
+        return cls(
+            f"{said} (a code this gateway does not know; `make doctor` shows the site's answers)"
+        )
     if cls is errors.UpstreamRateLimited:
         hours = num if isinstance(num, int | float) and num > 0 else None
         return cls(said, retry_after=hours * 3600 if hours else None)

@@ -135,6 +135,8 @@ def business_error(body: Mapping[str, Any]) -> errors.QwenfreeError | None:
 
 def coded_error(code: str, message: str) -> errors.QwenfreeError:
     said = f"Tongyi: {code or 'error'}" + (f": {message}" if message else "")
+    if code and code not in CODES:
+        return errors.UpstreamUnknownCode(f"{said} (an error code this gateway does not know)")
     return CODES.get(code, errors.UpstreamUnavailable)(said)
 
 

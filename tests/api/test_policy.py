@@ -228,3 +228,18 @@ def test_a_failed_sign_in_benches_the_account_as_the_row_says(
     row = SIGN_IN_ROWS[cls]
     fake.enqueue(row.script(), path="/api/v2/auths/signin")
     check(account_after(fake, start_gateway, settings, tmp_path, "demo@example.com:pw"), row)
+
+
+def test_an_unknown_code_is_named_and_benches_nobody(fake, route):
+    """A code no table knows may be one caller's odd request: it is not retried on another
+    credential, the next requests still reach the same one, and the caller reads the code."""
+    a, b = mint_token("user-a"), mint_token("user-b")
+    gateway = route([a, b])
+    fake.enqueue_for(a, fu.business_error("Some_New_Code", "something new"))
+    first = gateway.ask()
+    assert first.status_code == 502 and "Some_New_Code" in first.text, first.text
+    assert "make doctor" in first.text
+    assert sent(fake) == [a]
+    for _ in range(4):
+        assert gateway.ask().status_code == 200
+    assert sent(fake)[1:].count(a) == 2

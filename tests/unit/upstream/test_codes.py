@@ -84,7 +84,8 @@ def test_a_specific_code_wins_over_its_details():
 def test_general_and_unknown_codes_without_telling_details():
     assert type(qwen.coded_error("Bad_Request", "Invalid input")) is errors.UpstreamRejected
     assert type(qwen.coded_error("internal_error", "boom")) is errors.UpstreamUnavailable
-    assert type(qwen.coded_error(UNKNOWN, "boom")) is errors.UpstreamUnavailable
+    unknown = qwen.coded_error(UNKNOWN, "boom")
+    assert type(unknown) is errors.UpstreamUnknownCode and UNKNOWN in unknown.message
     assert type(qwen.coded_error("", "")) is errors.UpstreamUnavailable
 
 
@@ -126,9 +127,9 @@ def test_each_tongyi_code_reaches_the_caller_as_its_error(tongyi_site, tongyi_ga
 @pytest.mark.parametrize(
     "code", ["TOKEN_LIMIT_EXCEEDED", "LOGIN_LIMIT", "not_login", "AUTH_QUOTA", UNKNOWN]
 )
-def test_a_tongyi_code_not_in_the_table_is_unavailable_not_a_refused_ticket(code):
+def test_a_tongyi_code_not_in_the_table_is_unknown_not_a_refused_ticket(code):
     """A substring test once read TOKEN_LIMIT… as a refused ticket and benched it."""
-    assert type(tongyi.coded_error(code, "")) is errors.UpstreamUnavailable
+    assert type(tongyi.coded_error(code, "")) is errors.UpstreamUnknownCode
 
 
 def test_a_token_limit_code_leaves_the_ticket_usable(tongyi_site, tongyi_gateway):
