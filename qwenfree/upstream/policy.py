@@ -85,7 +85,8 @@ RULES: dict[type[errors.QwenfreeError], Rule] = {
     ),
     # 5xx, resets, timeouts, empty answers: the site's trouble as much as the credential's.
     errors.UpstreamUnavailable: Rule("failing", CREDENTIAL, "cooldown_failure", hard=False),
-    # An unreadable frame says the site changed, not that this credential is sick.
+    # An unreadable frame or a code no table knows says the site changed (or met a case nobody
+    # has seen), not that this credential is sick: one caller's odd request benches nobody.
     errors.UpstreamProtocolError: Rule("protocol", NOBODY, None, hard=False),
     # Content refused, a chat gone or busy, bad input, a model that broke JSON mode.
     errors.QwenfreeError: Rule("request", NOBODY, None, hard=False, counted=False),
