@@ -33,14 +33,17 @@ PREFIXES: tuple[tuple[str, str], ...] = (
 
 
 def for_request(path: str, blueprint: str | None, headers: Mapping[str, str]) -> str:
-    """Name the dialect a request speaks: its headers, its blueprint, then its URL prefix.
+    """Name the dialect a request speaks: its blueprint, then (on a shared path or one no
+    route claimed) its headers, then its URL prefix.
 
     ``GET /v1/models`` is shared: Anthropic clients send ``anthropic-version``, Google's send
-    ``x-goog-api-key`` or ``x-goog-api-client`` (google-genai defaults to ``/v1``).
+    ``x-goog-api-key`` or ``x-goog-api-client`` (google-genai defaults to ``/v1``). Elsewhere a
+    route's own dialect wins over whatever headers came with it.
     """
-    if "anthropic-version" in headers:
+    shared = blueprint is None or (blueprint == "openai" and path.startswith("/v1/models"))
+    if shared and "anthropic-version" in headers:
         return "anthropic"
-    if "x-goog-api-key" in headers or "x-goog-api-client" in headers:
+    if shared and ("x-goog-api-key" in headers or "x-goog-api-client" in headers):
         return "gemini"
     if blueprint in registry():
         return blueprint

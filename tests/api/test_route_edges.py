@@ -47,3 +47,24 @@ def test_errors_on_gemini_paths_are_in_googles_shape(gateway, method, path, stat
     assert r.status_code == status, r.text
     error = r.json()["error"]
     assert error["code"] == status and isinstance(error["status"], str), error
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/v1/chat/completions", {"x-goog-api-key": "k", "Authorization": "Bearer k"}),
+        ("/v1/chat/completions", {"anthropic-version": "2023-06-01", "Authorization": "Bearer k"}),
+        ("/v1/messages", {"x-goog-api-key": "k", "anthropic-version": "2023-06-01"}),
+    ],
+)
+def test_a_routes_own_dialect_wins_over_the_headers_sent_with_it(gateway, path, headers):
+    """Headers pick the dialect only on shared paths (GET /v1/models): a bad body sent to the
+    OpenAI route with Google's or Anthropic's header is still refused in the route's shape."""
+    r = requests.post(gateway.url + path, json={"messages": "not a list"}, headers=headers)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    if path == "/v1/messages":
+        assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    else:
+        assert "type" not in body and "status" not in body["error"], body  # OpenAI's shape
+        assert body["error"]["type"] == "invalid_request_error"
