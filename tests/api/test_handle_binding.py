@@ -1,6 +1,6 @@
 """Continuation ids in key mode (server-held accounts) are bound to the caller's key: another
 key holding the same id starts afresh, a made-up id cannot pin an account, and a video started
-with one key cannot be polled with another."""
+with one key cannot be polled with another. Pass-through ids still name the credential."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from qwenfree.upstream.accounts import fingerprint
+from tests.conftest import TOKEN
 from tests.support.accounts import OTHER_KEY, USER, USER_KEY, chat, keyed, tokens, used_tokens
 
 pytestmark = pytest.mark.timeout(60)
@@ -81,3 +82,9 @@ def test_another_key_cannot_poll_a_video(keyed_gateway, fake):
     mine = requests.get(f"{gateway.url}/v1/videos/{video}", headers=USER)
     assert mine.status_code == 200 and mine.json()["status"] == "in_progress", mine.text
     assert USER_KEY not in video
+
+
+def test_pass_through_ids_still_name_the_credential(gateway, fake):
+    r = chat(gateway.url, {"Authorization": "Bearer " + TOKEN})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"].endswith("." + fingerprint(TOKEN))  # unchanged: no key to bind to
