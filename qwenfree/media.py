@@ -116,15 +116,19 @@ class VideoTasks:
         self._sleep = sleep
 
     def state(self, job: str, router: Router, tokens: Sequence[str]) -> tuple[str, str]:
-        """Check a video started earlier (``job`` = ``<chat>.<task>.<token fingerprint>``, as
-        ``MessageStart.id`` named it) with the account that started it. A job of another shape
-        is no video of ours: checked before any account is leased."""
+        """Check a video started earlier (``job`` = ``<chat>.<task>.<tag>``, as ``MessageStart.id``
+        named it) with the account that started it. A job of another shape, or of a credential
+        this caller cannot use (``Router.owner``), is no video of ours: checked before any
+        account is leased."""
         handle = Handle.parse(job)
         if handle is None:
             raise errors.NotFound(f"No video {job!r}")
-        for lease in router.leases(tokens, "t2v", handle.token_fp):
+        owner = router.owner(handle, tokens)
+        if owner is None:  # another caller's video, or a made-up id
+            raise errors.NotFound("The video was made with an account this request cannot use")
+        for lease in router.leases(tokens, "t2v", owner):
             try:
-                if lease.fp == handle.token_fp:
+                if lease.owner == owner:
                     backend = self.backends.for_credential(lease.token)
                     return backend.video_status(handle.response_id, lease.token)
             finally:

@@ -15,7 +15,8 @@ tries and the tokens on it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 from qwenfree import errors, media, shaping, tokens
 from qwenfree.chats import ChatJanitor
@@ -57,17 +58,19 @@ class ChatService:
         """Yield the events of one answer; retry on another token only before the first.
 
         ``tokens`` are the caller's upstream tokens in client-token mode; with server-held
-        accounts the router ignores them (they are the caller's key to us). ``metered``: the
+        accounts they are the caller's key to us, never sent on: the ids issued are bound to
+        it (``Router.tag``, ``Router.owner``). ``metered``: the
         request's meter (None: not metered), kept here since later events may run elsewhere."""
         metered = metered or Meter("")
         plan = self.planner.plan(conversation, params, tokens)
         metered.model = plan.model.id if plan.model.known else "other"
-        prefer = plan.handle.token_fp if plan.handle else None
+        owner = self.router.owner(plan.handle, tokens) if plan.handle else None
         failure: errors.QwenfreeError | None = None
-        for lease in self.router.leases(tokens, plan.chat_type, prefer):
+        for lease in self.router.leases(tokens, plan.chat_type, owner):
             try:
                 metered.attempts += 1
-                answer = self._answer(conversation, params, plan, lease)
+                tag = partial(self.router.tag, lease, tokens)  # what the caller's ids carry
+                answer = self._answer(conversation, params, plan, lease, tag, owner == lease.owner)
                 try:
                     first = next(answer)
                 except errors.QwenfreeError as err:
@@ -97,28 +100,35 @@ class ChatService:
         raise failure or errors.NoTokenAvailable("No upstream token could be tried")
 
     def _answer(
-        self, conversation: Conversation, params: GenerationParams, plan: Plan, lease: Lease
+        self,
+        conversation: Conversation,
+        params: GenerationParams,
+        plan: Plan,
+        lease: Lease,
+        tag: Callable[[str, str], str],
+        ours: bool,
     ) -> Iterator[Event]:
+        """``ours``: the caller's handle names this credential (``Router.owner``)."""
         backend = self.backends.for_credential(lease.token)
         if plan.chat_type == "t2v":
-            yield from self._video(backend, conversation, params, plan, lease)
+            yield from self._video(backend, conversation, params, plan, lease, tag)
             return
-        opened = self._open(backend, conversation, plan, lease)
-        yield from shaping.shaped(backend, opened, plan.rules, plan.model.id, lease.fp)
+        opened = self._open(backend, conversation, plan, lease.token, ours)
+        yield from shaping.shaped(backend, opened, plan.rules, plan.model.id, tag)
 
     def _open(
-        self, backend: Backend, conversation: Conversation, plan: Plan, lease: Lease
+        self, backend: Backend, conversation: Conversation, plan: Plan, token: str, ours: bool
     ) -> Answer:
-        """Continue the caller's chat when it is this credential's, else (or when it is gone
-        upstream) send the whole history in a new one."""
-        if plan.handle is not None and plan.handle.token_fp == lease.fp:
+        """Continue the caller's chat when it is this credential's (``ours``), else (or when it
+        is gone upstream) send the whole history in a new one."""
+        if plan.handle is not None and ours:
             try:
                 turn = self.planner.turn(backend, plan, conversation, continuing=True)
-                return backend.open(turn, lease.token)
+                return backend.open(turn, token)
             except errors.ChatNotFound:
                 log.info("continued chat is gone upstream; replaying the history in a new chat")
         # The whole history: checked (size included) before anything is created upstream.
-        return backend.open(self.planner.turn(backend, plan, conversation), lease.token)
+        return backend.open(self.planner.turn(backend, plan, conversation), token)
 
     def _video(
         self,
@@ -127,16 +137,17 @@ class ChatService:
         params: GenerationParams,
         plan: Plan,
         lease: Lease,
+        tag: Callable[[str, str], str],
     ) -> Iterator[Event]:
         """A video: the task is started (failures so far may try another token), then polled
-        until the video is ready. ``MessageStart.id`` names the chat, the task and the token;
+        until the video is ready. ``MessageStart.id`` names the chat, the task and the tag;
         with ``extra["detach"]`` (``/v1/videos``) the answer ends there and the caller polls
         (the chat is then kept until shutdown: deleting it might end the task)."""
         turn = self.planner.turn(backend, plan, conversation)
         job = backend.start_video(turn, lease.token)  # holds the chat in the janitor
         detached = False
         try:
-            handle = Handle(job.chat_id, job.task_id, lease.fp)
+            handle = Handle(job.chat_id, job.task_id, tag(job.chat_id, job.task_id))
             yield MessageStart(str(handle), plan.model.id, tokens.estimate(turn.text))
             detached = bool(params.extra.get("detach"))
             if not detached:

@@ -6,14 +6,14 @@ the shaper commits to it (at once, unless a call is required or JSON is due). Wh
 cannot be used (a required call is missing, JSON mode got prose), nothing has been sent yet, so
 the same upstream chat is asked once more (``Backend.follow_up``) before ``MessageStart``.
 
-``MessageStart.id`` is the continuation handle ``<chat_id>.<response_id>.<token fingerprint>``.
+``MessageStart.id`` is the continuation handle ``<chat_id>.<response_id>.<tag>`` (``Router.tag``).
 A site that reports no usage (Tongyi) gets an estimate: LobeChat and Dify read it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from qwenfree import errors, tokens
 from qwenfree.events import (
@@ -33,10 +33,15 @@ log = logging.getLogger(__name__)
 
 
 def shaped(
-    backend: Backend, opened: Answer, rules: OutputRules, model: str, fp: str
+    backend: Backend,
+    opened: Answer,
+    rules: OutputRules,
+    model: str,
+    tag: Callable[[str, str], str],
 ) -> Iterator[Event]:
-    """The events of ``opened`` (an answer of ``backend`` for the credential ``fp``) under
-    ``rules``, from ``MessageStart`` to ``MessageStop``; every answer read is closed."""
+    """The events of ``opened`` (an answer of ``backend``) under ``rules``, from
+    ``MessageStart`` to ``MessageStop``; every answer read is closed. ``tag(chat, response)``:
+    the last part of the handle ``MessageStart`` names (``Router.tag``)."""
     answers = [opened]
     try:
         shaper, held = _settle(answers[-1], Shaper(rules))
@@ -46,7 +51,7 @@ def shaped(
             answers.append(backend.follow_up(answers[-1], nudge))
             shaper, held = _settle(answers[-1], Shaper(rules, last_chance=True))
         last = answers[-1]
-        handle = Handle(last.chat_id, last.response_id, fp)
+        handle = Handle(last.chat_id, last.response_id, tag(last.chat_id, last.response_id))
         yield MessageStart(str(handle), model, _input_tokens(last))
         written = _Written()
         yield from written.count(held)

@@ -17,21 +17,25 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import itertools
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from qwenfree import errors
+
+if TYPE_CHECKING:
+    from qwenfree.upstream.turn import Handle
 
 
 def fingerprint(token: str) -> str:
     """A short stable id for a token that reveals nothing usable: for display and for the ids we
-    hand out (continuation handles). 40 bits can be collided on purpose, so it never keys
-    anything a credential owns: that is ``digest``."""
+    hand out in pass-through mode (continuation handles). 40 bits can be collided on purpose, so
+    it never keys anything a credential owns: that is ``digest``."""
     return hashlib.sha256(token.encode()).hexdigest()[:10]
 
 
@@ -39,6 +43,15 @@ def digest(token: str) -> str:
     """The key of what belongs to a credential (its refreshed tokens, cooldowns, cookie jar,
     uploads): the whole SHA-256, which nobody can collide with on purpose."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bind(seal: str, tokens: Sequence[str], chat_id: str, response_id: str) -> str:
+    """The last part of a handle issued with server-held accounts: ties the chat to the caller's
+    key and to the account (``seal``: the account's ``digest``, never shown), so another key,
+    or a made-up id, names no account. 64 bits: guessing one means that many requests."""
+    caller = digest(",".join(tokens))
+    message = f"{caller}\n{chat_id}.{response_id}".encode()
+    return hmac.new(seal.encode(), message, hashlib.sha256).hexdigest()[:16]
 
 
 def mask(token: str) -> str:
@@ -129,6 +142,7 @@ class Lease:
     credential: str | None = field(default=None, repr=False)  # what the caller sent (pass-through)
     refreshed: bool = False  # its token was refreshed after a refusal: no second refresh
     rejected: bool = False  # set by report(): the site refused the credential
+    seal: str | None = field(default=None, repr=False)  # a server account's key for ``bind``
     _release: Callable[[], None] | None = None
 
     @property
@@ -136,6 +150,12 @@ class Lease:
         """Which credential this is, stable while its access token is refreshed: continuation
         handles and video ids name it."""
         return fingerprint(self.credential or self.token)
+
+    @property
+    def owner(self) -> str:
+        """What ``Router.owner`` names: the server account's id, or the caller's credential's
+        fingerprint."""
+        return self.account_id or self.fp
 
     def release(self) -> None:
         release, self._release = self._release, None
@@ -152,7 +172,14 @@ class Router(Protocol):
     def leases(
         self, tokens: Sequence[str], capability: str, prefer: str | None = None
     ) -> Iterator[Lease]:
-        """Credentials to try in turn; ``prefer`` is a token fingerprint to try first."""
+        """Credentials to try in turn; ``prefer`` (an ``owner``) is the one to try first."""
+
+    def tag(self, lease: Lease, tokens: Sequence[str], chat_id: str, response_id: str) -> str:
+        """The last part of the handle issued for this answer (a chat or a video task)."""
+
+    def owner(self, handle: Handle, tokens: Sequence[str]) -> str | None:
+        """Which of this caller's credentials the handle's chat lives on (``Lease.owner``);
+        None when it is none of them."""
 
     def report(self, lease: Lease, err: errors.QwenfreeError) -> None: ...
 

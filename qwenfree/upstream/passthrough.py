@@ -16,8 +16,9 @@ from collections.abc import Iterator, Sequence
 from qwenfree import errors
 from qwenfree.settings import Settings
 from qwenfree.upstream import policy
-from qwenfree.upstream.accounts import Lease, TokenHealth, jwt_exp, mask
+from qwenfree.upstream.accounts import Lease, TokenHealth, fingerprint, jwt_exp, mask
 from qwenfree.upstream.credentials import Credential, TokenKeeper, parse
+from qwenfree.upstream.turn import Handle
 
 LASTING = (
     "Send a credential that lasts: the refresh_token cookie of chat.qwen.ai "
@@ -86,6 +87,14 @@ class ClientTokens:
                 + ". "
                 + LASTING
             )
+
+    def tag(self, lease: Lease, tokens: Sequence[str], chat_id: str, response_id: str) -> str:
+        """The credential's fingerprint: only a caller who sends that credential can use it."""
+        return lease.fp
+
+    def owner(self, handle: Handle, tokens: Sequence[str]) -> str | None:
+        mine = any(fingerprint(raw) == handle.token_fp for raw in tokens)
+        return handle.token_fp if mine else None
 
     def report(self, lease: Lease, err: errors.QwenfreeError) -> None:
         """Bench the credential as the failure-policy table says (policy.py)."""

@@ -14,7 +14,8 @@ from urllib.parse import quote
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-FINGERPRINT = re.compile(r"[0-9a-f]{10}")  # accounts.fingerprint(): sha256 hex, 10 characters
+# The last part of a handle: accounts.fingerprint() (10 hex) or, for server accounts, bind() (16)
+FINGERPRINT = re.compile(r"[0-9a-f]{10}(?:[0-9a-f]{6})?")
 # An upstream id whose exact shape is not documented (a video task): letters, digits, - and _.
 OPAQUE = re.compile(r"[0-9A-Za-z_-]{1,128}")
 

@@ -2,7 +2,9 @@
 
 Routing: each try leases the least-busy healthy account (at most ``account_concurrency`` answers
 at once per account, counted across workers), preferring the account a continued conversation
-lives on. Failures bench the account for what they mean:
+lives on. The handles issued name that account only to the caller's key (``accounts.bind``):
+another key, or a made-up id, finds none and starts a fresh chat. Failures bench the account
+for what they mean:
 
 * ``RateLimited`` (a daily quota): this capability (chat type) only, for the hours the upstream
   names;
@@ -18,6 +20,7 @@ one flight per account: a lock in this process plus a store lock across processe
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 import time
@@ -31,9 +34,10 @@ from qwenfree.settings import Settings
 from qwenfree.store import AccountRecord, Cooldown, Counters, Store
 from qwenfree.upstream import owners, policy
 from qwenfree.upstream.account_tokens import AccountTokens, alias
-from qwenfree.upstream.accounts import AccountSpec, Lease, fingerprint, jwt_exp
+from qwenfree.upstream.accounts import AccountSpec, Lease, bind, digest, jwt_exp
 from qwenfree.upstream.client import UpstreamClient
 from qwenfree.upstream.credentials import TokenKeeper
+from qwenfree.upstream.turn import Handle
 
 log = logging.getLogger(__name__)
 POLL = 0.1  # seconds between looks for a free slot while every account is busy
@@ -135,6 +139,19 @@ class AccountPool(AccountTokens):
             tried.add(account)
             soft = soft or lease.soft
 
+    def tag(self, lease: Lease, tokens: Sequence[str], chat_id: str, response_id: str) -> str:
+        """The caller's (``tokens``: its key to us) tag of this chat on this account."""
+        return bind(lease.seal or "", tokens, chat_id, response_id)
+
+    def owner(self, handle: Handle, tokens: Sequence[str]) -> str | None:
+        """The account whose tag for this caller and chat the handle carries (one HMAC per
+        account); None for a handle of another key, a made-up one or a removed account."""
+        for s in self.states():
+            tag = bind(_seal(s.record), tokens, handle.chat_id, handle.response_id)
+            if hmac.compare_digest(tag, handle.token_fp):
+                return s.record.id
+        return None
+
     def report(self, lease: Lease, err: errors.QwenfreeError) -> None:
         """Bench the account as the failure-policy table says (policy.py)."""
         rule, now, account = policy.rule(err), self.clock(), str(lease.account_id)
@@ -210,6 +227,7 @@ class AccountPool(AccountTokens):
         release = partial(self._release, account, lease_id)
         lease = Lease(token, alias(account), capability, account, _release=release)
         lease.credential = s.record.token  # as configured: stable across refreshes
+        lease.seal = _seal(s.record)
         lease.failing = s.state == "failing"
         self._carry_cookies(s, token)
         return lease
@@ -264,6 +282,14 @@ def _record(spec: AccountSpec, source: str, now: float) -> AccountRecord:
     return AccountRecord(spec.id, spec.email, spec.password, spec.token, exp, source, now)
 
 
+def _seal(record: AccountRecord) -> str:
+    """The account's key for ``bind``: the digest of its configured credential (its sign-in, or
+    its token as configured), stable across refreshes and known only to the server."""
+    if record.email:
+        return digest(f"email:{record.email.lower()}:{record.password or ''}")
+    return digest("token:" + (record.token or ""))
+
+
 def _judge(
     record: AccountRecord,
     cools: list[Cooldown],
@@ -294,8 +320,7 @@ def _judge(
 def _rank(s: AccountState, prefer: str | None) -> tuple[Any, ...]:
     """Healthy before failing, the conversation's own account first, then least busy, then
     least recently used."""
-    preferred = prefer is not None and s.record.token is not None
-    preferred = preferred and fingerprint(s.record.token or "") == prefer
+    preferred = prefer is not None and s.record.id == prefer
     last_used = float(s.usage.get("last_used", 0.0) or 0.0)
     return (s.state == "failing", not preferred, s.busy, last_used)
 

@@ -2,9 +2,12 @@
 planned (model, chat type, thinking) and rendered (prompt text, loaded files). Defined below
 the backends so they never import the service that builds it.
 
-Also the gateway's own continuation handle, ``<chat_id>.<response_id>.<token fingerprint>``,
-which the service issues and which callers hand back (``conversation_id``, video ids). Each
-dialect wraps it in its own ids and unwraps them (``dialects/common.py``): only the bare handle
+Also the gateway's own continuation handle, ``<chat_id>.<response_id>.<tag>``, which the
+service issues and which callers hand back (``conversation_id``, video ids). The tag
+(``Router.tag``) is the credential's fingerprint in pass-through mode (only a caller sending that
+credential can use it); with server-held accounts an HMAC binding the chat to the caller's key
+and the account (``accounts.bind``), which names no account to anyone else. Each dialect wraps
+the handle in its own ids and unwraps them (``dialects/common.py``): only the bare handle
 reaches this layer.
 """
 
@@ -49,7 +52,7 @@ class Turn:
 class Handle:
     chat_id: str
     response_id: str
-    token_fp: str
+    token_fp: str  # the tag: a credential's fingerprint, or accounts.bind() with accounts
 
     def __str__(self) -> str:
         return f"{self.chat_id}.{self.response_id}.{self.token_fp}"

@@ -308,7 +308,7 @@ def test_a_continued_conversation_goes_back_to_its_account(pool_gateway, fake, c
     follow = chat(gateway.url, messages=history, conversation_id=first.json()["id"])
     assert follow.status_code == 200
     assert used_tokens(fake) == [a, a]  # B was less recently used, but A holds the chat
-    assert fingerprint(a) in first.json()["id"]
+    assert fingerprint(a) not in first.json()["id"]  # bound to the key, naming no account
 
 
 def test_client_token_mode_needs_no_store(gateway, fake, tmp_path):
