@@ -26,7 +26,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +152,28 @@ def offering(silence: Silence | None) -> Iterator[None]:
 
 def claim() -> Silence | None:
     return _offered.get()
+
+
+class ClientLeft(Exception):  # noqa: N818 - an outcome, not a fault
+    """The client hung up during a silence (``watched``): end the response as a failed write
+    would."""
+
+
+def departure_check(environ: Mapping[str, Any]) -> Callable[[], bool] | None:
+    """How to tell, between writes, that this request's client hung up: the server's client
+    socket's ``hung_up`` (``worker.Deadlines``, under gunicorn), or None (werkzeug, TLS)."""
+    return getattr(environ.get("gunicorn.socket"), "hung_up", None)
+
+
+def watched(events: Iterator[Event], hung_up: Callable[[], bool]) -> Iterator[Event]:
+    """``events``, raising ``ClientLeft`` at a ``Heartbeat`` once the client has hung up. A
+    dialect that writes its heartbeat learns this from the failed write; one that writes
+    nothing (Gemini: one whole response per ``data:`` line, never a comment) only from this.
+    One peek per heartbeat, none per event."""
+    for event in events:
+        if event.__class__ is Heartbeat and hung_up():
+            raise ClientLeft
+        yield event
 
 
 def arrived(fp: Any, sock: socket.socket) -> bool:

@@ -199,6 +199,9 @@ def stream_response(
     elif silence is not None:
         pump = heartbeats.interleave(first, events, interval)
         source, owner, ready = pump, pump, pump.ready  # the pump owns ``events`` now
+    hung_up = heartbeats.departure_check(request.environ) if silence is not None else None
+    if hung_up is not None:
+        source = heartbeats.watched(source, hung_up)
 
     def generate() -> Iterator[bytes]:
         outcome = "ok"
@@ -217,6 +220,8 @@ def stream_response(
         except GeneratorExit:
             outcome = "client_disconnected"
             raise
+        except heartbeats.ClientLeft:  # during a silence that wrote nothing
+            outcome = "client_disconnected"
         except Exception:
             outcome = "internal"
             log.exception("stream failed")
