@@ -155,25 +155,41 @@ def claim() -> Silence | None:
 
 
 class ClientLeft(Exception):  # noqa: N818 - an outcome, not a fault
-    """The client hung up during a silence (``watched``): end the response as a failed write
-    would."""
+    """The client hung up during a silence (``Departures``): end the response as a failed
+    write would."""
 
 
-def departure_check(environ: Mapping[str, Any]) -> Callable[[], bool] | None:
-    """How to tell, between writes, that this request's client hung up: the server's client
-    socket's ``hung_up`` (``worker.Deadlines``, under gunicorn), or None (werkzeug, TLS)."""
-    return getattr(environ.get("gunicorn.socket"), "hung_up", None)
+class Departures:
+    """Ends a response whose heartbeat writes nothing once its client has hung up. A dialect
+    that writes its heartbeat learns of a departure from the failed write; one that writes
+    nothing (Gemini: one whole response per ``data:`` line, never a comment) only from a look
+    at the client's socket (``hung_up``), made after such a heartbeat: one peek per silent
+    interval, nothing per event. The web layer counts its ``writes``."""
+
+    __slots__ = ("hung_up", "writes")
+
+    def __init__(self, hung_up: Callable[[], bool]) -> None:
+        self.hung_up = hung_up
+        self.writes = 0
+
+    def watch(self, events: Iterator[Event]) -> Iterator[Event]:
+        """``events``; raises ``ClientLeft`` after a heartbeat that wrote nothing to a client
+        that hung up."""
+        for event in events:
+            if event.__class__ is not Heartbeat:
+                yield event
+                continue
+            before = self.writes
+            yield event  # the encoder asks for the next event once the heartbeat's bytes left
+            if self.writes == before and self.hung_up():
+                raise ClientLeft
 
 
-def watched(events: Iterator[Event], hung_up: Callable[[], bool]) -> Iterator[Event]:
-    """``events``, raising ``ClientLeft`` at a ``Heartbeat`` once the client has hung up. A
-    dialect that writes its heartbeat learns this from the failed write; one that writes
-    nothing (Gemini: one whole response per ``data:`` line, never a comment) only from this.
-    One peek per heartbeat, none per event."""
-    for event in events:
-        if event.__class__ is Heartbeat and hung_up():
-            raise ClientLeft
-        yield event
+def departures(environ: Mapping[str, Any]) -> Departures | None:
+    """A watch over this request's client, if its server's socket can tell that it hung up
+    (``worker.Deadlines.hung_up``, under gunicorn); None elsewhere (werkzeug, TLS)."""
+    hung_up = getattr(environ.get("gunicorn.socket"), "hung_up", None)
+    return None if hung_up is None else Departures(hung_up)
 
 
 def arrived(fp: Any, sock: socket.socket) -> bool:

@@ -199,9 +199,9 @@ def stream_response(
     elif silence is not None:
         pump = heartbeats.interleave(first, events, interval)
         source, owner, ready = pump, pump, pump.ready  # the pump owns ``events`` now
-    hung_up = heartbeats.departure_check(request.environ) if silence is not None else None
-    if hung_up is not None:
-        source = heartbeats.watched(source, hung_up)
+    departures = heartbeats.departures(request.environ) if silence is not None else None
+    if departures is not None:
+        source = departures.watch(source)
 
     def generate() -> Iterator[bytes]:
         outcome = "ok"
@@ -212,6 +212,8 @@ def stream_response(
                 if not ready():
                     yield b"".join(burst)
                     burst.clear()
+                    if departures is not None:
+                        departures.writes += 1
             if burst:
                 yield b"".join(burst)
         except errors.QwenfreeError as err:
