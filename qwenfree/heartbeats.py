@@ -192,6 +192,26 @@ def departures(environ: Mapping[str, Any]) -> Departures | None:
     return None if hung_up is None else Departures(hung_up)
 
 
+def watched_whole(
+    events: Iterator[Event], environ: Mapping[str, Any], interval: float
+) -> Iterator[Event]:
+    """``events`` of an answer sent whole at its end (Gemini's JSON-array stream), raising
+    ``ClientLeft`` once its client hung up during a silence: nothing is written before the
+    end, so each heartbeat of the reader (offered a ``Silence`` while it opens) looks."""
+    watch = departures(environ) if interval > 0 else None
+    if watch is None:
+        yield from events
+        return
+    silence = Silence(interval)
+    with offering(silence):
+        first = next(events, None)  # opens the reader, which claims the silence
+    if first is None:
+        return
+    silence.active = True  # a reader that claimed nothing leaves it unread: no heartbeats
+    yield first
+    yield from watch.watch(events)
+
+
 def arrived(fp: Any, sock: socket.socket) -> bool:
     """Whether bytes are buffered in ``fp`` (the response's reader over ``sock``) or on the
     socket now, without waiting: a peek with the socket briefly non-blocking (a timeout would
