@@ -13,6 +13,9 @@ no event arrived for ``interval`` seconds:
   thread (a greenlet under gevent). Closing it stops the reader, which closes the source at its
   next event (or when the upstream read times out): the source is never touched from two threads.
 
+A heartbeat that writes no bytes (Gemini's) cannot fail a write: ``Departures`` then looks at
+the client's socket, so a client gone during a silence still ends the upstream call.
+
 The reader stays at most ``MAX_AHEAD`` events ahead of the consumer: a client that stops reading
 stops the upstream read too (TCP backpressure) instead of the answer piling up in memory.
 """
