@@ -13,6 +13,9 @@ no event arrived for ``interval`` seconds:
   thread (a greenlet under gevent). Closing it stops the reader, which closes the source at its
   next event (or when the upstream read times out): the source is never touched from two threads.
 
+A heartbeat that writes no bytes (Gemini's) cannot fail a write: ``Departures`` then looks at
+the client's socket, so a client gone during a silence still ends the upstream call.
+
 The reader stays at most ``MAX_AHEAD`` events ahead of the consumer: a client that stops reading
 stops the upstream read too (TCP backpressure) instead of the answer piling up in memory.
 """
@@ -26,7 +29,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +155,64 @@ def offering(silence: Silence | None) -> Iterator[None]:
 
 def claim() -> Silence | None:
     return _offered.get()
+
+
+class ClientLeft(Exception):  # noqa: N818 - an outcome, not a fault
+    """The client hung up during a silence (``Departures``): end the response as a failed
+    write would."""
+
+
+class Departures:
+    """Ends a response whose heartbeat writes nothing once its client has hung up. A dialect
+    that writes its heartbeat learns of a departure from the failed write; one that writes
+    nothing (Gemini: one whole response per ``data:`` line, never a comment) only from a look
+    at the client's socket (``hung_up``), made after such a heartbeat: one peek per silent
+    interval, nothing per event. The web layer counts its ``writes``."""
+
+    __slots__ = ("hung_up", "writes")
+
+    def __init__(self, hung_up: Callable[[], bool]) -> None:
+        self.hung_up = hung_up
+        self.writes = 0
+
+    def watch(self, events: Iterator[Event]) -> Iterator[Event]:
+        """``events``; raises ``ClientLeft`` after a heartbeat that wrote nothing to a client
+        that hung up."""
+        for event in events:
+            if event.__class__ is not Heartbeat:
+                yield event
+                continue
+            before = self.writes
+            yield event  # the encoder asks for the next event once the heartbeat's bytes left
+            if self.writes == before and self.hung_up():
+                raise ClientLeft
+
+
+def departures(environ: Mapping[str, Any]) -> Departures | None:
+    """A watch over this request's client, if its server's socket can tell that it hung up
+    (``worker.Deadlines.hung_up``, under gunicorn); None elsewhere (werkzeug, TLS)."""
+    hung_up = getattr(environ.get("gunicorn.socket"), "hung_up", None)
+    return None if hung_up is None else Departures(hung_up)
+
+
+def watched_whole(
+    events: Iterator[Event], environ: Mapping[str, Any], interval: float
+) -> Iterator[Event]:
+    """``events`` of an answer sent whole at its end (Gemini's JSON-array stream), raising
+    ``ClientLeft`` once its client hung up during a silence: nothing is written before the
+    end, so each heartbeat of the reader (offered a ``Silence`` while it opens) looks."""
+    watch = departures(environ) if interval > 0 else None
+    if watch is None:
+        yield from events
+        return
+    silence = Silence(interval)
+    with offering(silence):
+        first = next(events, None)  # opens the reader, which claims the silence
+    if first is None:
+        return
+    silence.active = True  # a reader that claimed nothing leaves it unread: no heartbeats
+    yield first
+    yield from watch.watch(events)
 
 
 def arrived(fp: Any, sock: socket.socket) -> bool:

@@ -205,6 +205,9 @@ def stream_response(
     elif silence is not None:
         pump = heartbeats.interleave(first, events, interval)
         source, owner, ready = pump, pump, pump.ready  # the pump owns ``events`` now
+    departures = heartbeats.departures(request.environ) if silence is not None else None
+    if departures is not None:
+        source = departures.watch(source)
 
     def generate() -> Iterator[bytes]:
         outcome = "ok"
@@ -215,6 +218,8 @@ def stream_response(
                 if not ready():
                     yield b"".join(burst)
                     burst.clear()
+                    if departures is not None:
+                        departures.writes += 1
             if burst:
                 yield b"".join(burst)
         except errors.QwenfreeError as err:
@@ -223,6 +228,8 @@ def stream_response(
         except GeneratorExit:
             outcome = "client_disconnected"
             raise
+        except heartbeats.ClientLeft:  # during a silence that wrote nothing
+            outcome = "client_disconnected"
         except Exception:
             outcome = "internal"
             log.exception("stream failed")

@@ -88,6 +88,24 @@ class Deadlines:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
 
+    def hung_up(self) -> bool:
+        """Whether the client has closed the connection (EOF or reset), looked at without
+        waiting and without consuming what it sent: a pipelined request stays unread. For a
+        response that writes nothing for a while (a Gemini stream's heartbeat is no bytes),
+        where no failed write would tell. A half-closed client counts as gone, as nginx
+        counts it (``proxy_ignore_client_abort off``)."""
+        sock = self._sock
+        timeout = sock.gettimeout()
+        sock.settimeout(0)  # a would-block raises at once (gevent waits otherwise)
+        try:
+            return not sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:  # reset
+            return True
+        finally:
+            sock.settimeout(timeout)
+
     def reading_body(self) -> None:
         self.phase, self.answered = "body", False
 

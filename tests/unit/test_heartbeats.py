@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 
+import pytest
 import requests
 
 from qwenfree import heartbeats
@@ -82,3 +83,30 @@ def test_the_reader_tells_a_burst_from_a_wait_and_beats_in_the_silence():
         go_on.set()
         rest = list(events)
         assert TextDelta("d") in rest and silence.reader is None
+
+
+def test_a_hang_up_is_seen_without_consuming_a_pipelined_request():
+    from qwenfree.worker import Deadlines
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        conn = Deadlines(ours, header_timeout=5, body_timeout=5, idle=5)
+        assert not conn.hung_up()  # connected and quiet
+        theirs.sendall(b"GET /next HTTP/1.1\r\n")  # a pipelined request, then the hang-up
+        theirs.close()
+        assert not conn.hung_up()  # its bytes come first: not a departure yet
+        assert ours.recv(100) == b"GET /next HTTP/1.1\r\n"  # and still there to read
+        assert conn.hung_up()
+        assert ours.gettimeout() is None  # left blocking as it was
+
+
+def test_departures_look_only_after_a_heartbeat_that_wrote_nothing():
+    looks: list[int] = []
+    departures = heartbeats.Departures(lambda: looks.append(1) or len(looks) >= 2)
+    events = departures.watch(iter([TextDelta("a"), Heartbeat(), Heartbeat(), Heartbeat()]))
+    assert next(events) == TextDelta("a") and next(events) == Heartbeat()
+    departures.writes += 1  # this heartbeat was a write (a comment): no look
+    assert next(events) == Heartbeat() and looks == []
+    assert next(events) == Heartbeat() and looks == [1]  # wrote nothing: looked, still there
+    with pytest.raises(heartbeats.ClientLeft):
+        next(events)

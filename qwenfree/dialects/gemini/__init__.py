@@ -12,9 +12,9 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
-from qwenfree import errors, meter, web
+from qwenfree import errors, heartbeats, meter, web
 from qwenfree.accumulate import accumulate
 from qwenfree.conversation import GenerationParams
 from qwenfree.dialects.gemini import translate
@@ -83,15 +83,22 @@ def _generate(model: str, *, stream: bool) -> Response:
         return web.json_response(DIALECT.encode_completion(accumulate(events), params))
     if request.args.get("alt") == "sse":
         return web.stream_response(events, DIALECT, params)
-    return web.json_response(_chunk_list(events, params))  # Google's JSON-array streaming
+    try:  # Google's JSON-array streaming
+        return web.json_response(_chunk_list(events, params))
+    except heartbeats.ClientLeft:  # nobody reads this: the log says why it ended
+        g.error_kind = "client_disconnected"
+        return Response(status=499)
 
 
-def _chunk_list(events: Iterator[object], params: GenerationParams) -> list[Any]:
-    """Every response chunk, for ``streamGenerateContent`` without ``alt=sse``."""
+def _chunk_list(events: Iterator[Any], params: GenerationParams) -> list[Any]:
+    """Every response chunk, for ``streamGenerateContent`` without ``alt=sse``; ends early
+    if the client hangs up meanwhile (``heartbeats.watched_whole``)."""
     events = iter(events)
+    interval = web.state().settings.heartbeat_interval
     try:
+        watched = heartbeats.watched_whole(events, request.environ, interval)
         # Text chunks come serialised for SSE (sse.Template); the array wants them whole.
-        chunks = (message.data for message in DIALECT.encode_events(events, params))
+        chunks = (message.data for message in DIALECT.encode_events(watched, params))
         return [json.loads(c) if isinstance(c, str) else c for c in chunks]
     finally:
         close = getattr(events, "close", None)
