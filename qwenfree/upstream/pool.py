@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -86,6 +87,7 @@ class AccountPool(AccountTokens):
         self._flights_lock = threading.Lock()
         self._reaped = float("-inf")
         self._pasted: dict[str, str] = {}  # account id -> the pasted Cookie header seeded
+        self._secret = ""  # this installation's handle secret, read from the store once
 
     # -- configuration
 
@@ -147,10 +149,19 @@ class AccountPool(AccountTokens):
         """The account whose tag for this caller and chat the handle carries (one HMAC per
         account); None for a handle of another key, a made-up one or a removed account."""
         for s in self.states():
-            tag = bind(_seal(s.record), tokens, handle.chat_id, handle.response_id)
+            tag = bind(self._seal(s.record), tokens, handle.chat_id, handle.response_id)
             if hmac.compare_digest(tag, handle.token_fp):
                 return s.record.id
         return None
+
+    def _seal(self, record: AccountRecord) -> str:
+        """The account's key for ``bind``: its configured credential (stable across refreshes)
+        mixed with a random secret of this installation, so a caller holding a tag cannot test
+        guesses of a weak account password offline."""
+        if not self._secret:
+            self._secret = handle_secret(self.store, self.clock())
+        who = f"email:{record.email.lower()}:{record.password or ''}" if record.email else ""
+        return digest(f"{self._secret}\n{who or 'token:' + (record.token or '')}")
 
     def report(self, lease: Lease, err: errors.QwenfreeError) -> None:
         """Bench the account as the failure-policy table says (policy.py)."""
@@ -227,7 +238,7 @@ class AccountPool(AccountTokens):
         release = partial(self._release, account, lease_id)
         lease = Lease(token, alias(account), capability, account, _release=release)
         lease.credential = s.record.token  # as configured: stable across refreshes
-        lease.seal = _seal(s.record)
+        lease.seal = self._seal(s.record)
         lease.failing = s.state == "failing"
         self._carry_cookies(s, token)
         return lease
@@ -282,12 +293,23 @@ def _record(spec: AccountSpec, source: str, now: float) -> AccountRecord:
     return AccountRecord(spec.id, spec.email, spec.password, spec.token, exp, source, now)
 
 
-def _seal(record: AccountRecord) -> str:
-    """The account's key for ``bind``: the digest of its configured credential (its sign-in, or
-    its token as configured), stable across refreshes and known only to the server."""
-    if record.email:
-        return digest(f"email:{record.email.lower()}:{record.password or ''}")
-    return digest("token:" + (record.token or ""))
+def handle_secret(store: Store, now: float) -> str:
+    """The random secret every worker of this installation mixes into the handles it issues,
+    made once under a store lock (so all workers and restarts share it), then read back."""
+    subject, owner = "meta:handles", secrets.token_hex(8)
+    for _ in range(50):
+        secret = store.usage(subject).get("", {}).get("secret")
+        if isinstance(secret, str) and secret:
+            return secret
+        if store.lock("handle-secret", owner, now, 10):
+            try:
+                if not store.usage(subject).get("", {}).get("secret"):
+                    store.bump(subject, {}, {"secret": secrets.token_hex(32)})
+            finally:
+                store.unlock("handle-secret", owner)
+        else:
+            time.sleep(0.05)  # another worker is making it
+    raise errors.StoreUnavailable("the state store holds no handle secret and none could be made")
 
 
 def _judge(

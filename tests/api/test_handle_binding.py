@@ -9,7 +9,9 @@ import uuid
 import pytest
 import requests
 
+from qwenfree.store import open_store
 from qwenfree.upstream.accounts import fingerprint
+from qwenfree.upstream.pool import handle_secret
 from tests.conftest import TOKEN
 from tests.support.accounts import OTHER_KEY, USER, USER_KEY, chat, keyed, tokens, used_tokens
 
@@ -43,6 +45,36 @@ def test_the_id_continues_the_chat_for_the_key_that_got_it(keyed_gateway, fake):
     one, two = fake.completions()
     assert two.query["chat_id"] == one.query["chat_id"] and new_chats(fake) == 1
     assert two.json["messages"][0]["content"] == "What is my name?"  # only the new turn
+
+
+def test_the_tag_needs_this_installations_secret(tmp_path):
+    """The tag mixes a random secret kept in the state store with the account's credential, so
+    a caller who holds a tag cannot test guesses of a weak account password offline; every
+    worker and restart of one installation reads the same secret."""
+    one, two = (open_store("", str(tmp_path / name)) for name in ("one", "two"))
+    try:
+        first = handle_secret(one, 0.0)
+        assert len(first) == 64 and handle_secret(one, 1.0) == first
+        assert handle_secret(two, 0.0) != first
+    finally:
+        one.close()
+        two.close()
+    again = open_store("", str(tmp_path / "one"))
+    try:
+        assert handle_secret(again, 2.0) == first
+    finally:
+        again.close()
+
+
+def test_a_restart_keeps_the_ids_it_issued(start_gateway, settings, tmp_path, fake):
+    s = keyed(settings, tmp_path / "data", accounts="demo@example.com:demo-password")
+    first = chat(start_gateway(s).url, messages=HISTORY[:1])
+    assert first.status_code == 200, first.text
+    later = start_gateway(s)  # same store: same secret
+    again = chat(later.url, USER, messages=HISTORY, conversation_id=first.json()["id"])
+    assert again.status_code == 200, again.text
+    one, two = fake.completions()
+    assert two.query["chat_id"] == one.query["chat_id"]
 
 
 def test_another_key_with_the_same_id_starts_a_fresh_chat(keyed_gateway, fake):
