@@ -87,7 +87,7 @@ class AccountPool(AccountTokens):
         self._flights_lock = threading.Lock()
         self._reaped = float("-inf")
         self._pasted: dict[str, str] = {}  # account id -> the pasted Cookie header seeded
-        self._secret = ""  # this installation's handle secret, read from the store once
+        self._secret: str | None = None  # this installation's handle secret, read once
 
     # -- configuration
 
@@ -158,7 +158,7 @@ class AccountPool(AccountTokens):
         """The account's key for ``bind``: its configured credential (stable across refreshes)
         mixed with a random secret of this installation, so a caller holding a tag cannot test
         guesses of a weak account password offline."""
-        if not self._secret:
+        if self._secret is None:
             self._secret = handle_secret(self.store, self.clock())
         who = f"email:{record.email.lower()}:{record.password or ''}" if record.email else ""
         return digest(f"{self._secret}\n{who or 'token:' + (record.token or '')}")
