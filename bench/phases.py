@@ -254,7 +254,7 @@ def relay_direct(fake: Fake, plan: Plan) -> Row:
 
 def chat_pool(fake: Fake, gw: Gateway, plan: Plan) -> Row:
     """TTFB when chats/new costs ``pool_new_chat_delay``: naive direct, gateway, and a direct
-    client whose chat was created beforehand (what a pool of pre-created chats would give).
+    client whose chat was created beforehand (what warm chats give).
     Sequential, so no request waits behind another."""
     _configure(fake, plan.pool_new_chat_delay)
     text = spec(10, 0.01, plan.pool_first)

@@ -21,7 +21,7 @@ SECTIONS = (
     "## 2. Capacity",
     "## 3. Relay cost",
     "## 4. Scaling",
-    "## 5. Pre-created upstream chats",
+    "## 5. Warm chats",
 )
 
 
