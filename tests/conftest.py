@@ -64,6 +64,14 @@ def fake(fake_server: FakeUpstream) -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture
+def site(fake: FakeUpstream) -> FakeUpstream:
+    """The fake as the September-2026 site, whatever ``QWENFREE_FAKE_MODE`` says: for tests of
+    behaviour only that site has (header gate, refresh, v2 sign-in, moved media endpoints)."""
+    fake.mode = "2026-09"
+    return fake
+
+
+@pytest.fixture
 def settings(fake: FakeUpstream, tmp_path: Any) -> Settings:
     return Settings(
         upstream_url=fake.url,

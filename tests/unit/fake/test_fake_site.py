@@ -22,13 +22,6 @@ from tests.support.fake_site import (
     todays,
 )
 
-
-@pytest.fixture
-def site(fake: fu.FakeUpstream) -> fu.FakeUpstream:
-    fake.mode = fu.SEP_2026
-    return fake
-
-
 # --------------------------------------------------------------------------- the header gate
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-import pytest
 import requests
 
 from tests import fake_upstream as fu
@@ -18,13 +17,6 @@ from tests.support.fake_site import (
     signin,
     token_of,
 )
-
-
-@pytest.fixture
-def site(fake: fu.FakeUpstream) -> fu.FakeUpstream:
-    fake.mode = fu.SEP_2026
-    return fake
-
 
 # --------------------------------------------------------------------------- tokens
 

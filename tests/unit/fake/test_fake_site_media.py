@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import pytest
 import requests
 
 from tests import fake_upstream as fu
@@ -18,13 +17,6 @@ from tests.support.fake_site import (
     upload_image,
     video_body,
 )
-
-
-@pytest.fixture
-def site(fake: fu.FakeUpstream) -> fu.FakeUpstream:
-    fake.mode = fu.SEP_2026
-    return fake
-
 
 # --------------------------------------------------------------------------- models, media, tools
 

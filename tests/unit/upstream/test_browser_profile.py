@@ -28,12 +28,6 @@ PROFILE_HEADERS = {
 }
 
 
-@pytest.fixture
-def site(fake):
-    fake.mode = "2026-09"
-    return fake
-
-
 def every_dialect(gateway) -> None:
     """One answer per dialect, streamed and not, plus a follow-up in the same chat."""
     o = openai.OpenAI(base_url=gateway.url + "/v1", api_key=TOKEN, max_retries=0)

@@ -25,12 +25,6 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
-def site(fake):
-    fake.mode = "2026-09"
-    return fake
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
